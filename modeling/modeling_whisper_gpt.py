@@ -60,6 +60,7 @@ class WhisperGPTAttention(nn.Module):
         self.num_key_value_groups = 1
         self.qkv_proj = nn.Linear(hidden_size, 3 * hidden_size)
         self.out_proj = nn.Linear(hidden_size, hidden_size)
+        self.out_proj.is_residual_projection = True  # see _init_weights
 
     def forward(
         self,
@@ -96,6 +97,7 @@ class WhisperGPTMLP(nn.Module):
         super().__init__()
         self.fc_in = nn.Linear(hidden_size, intermediate_size)
         self.fc_out = nn.Linear(intermediate_size, hidden_size)
+        self.fc_out.is_residual_projection = True  # see _init_weights
         self.act = ACT2FN[config.activation_function]
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -171,9 +173,21 @@ class WhisperGPTPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
     _can_compile_fullgraph = False  # forward validates inputs with data-dependent checks
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # transformers writes auto_map only for the class being saved; remote-code users need both heads.
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map.setdefault("AutoModel", "modeling_whisper_gpt.WhisperGPTModel")
+        auto_map.setdefault("AutoModelForCausalLM", "modeling_whisper_gpt.WhisperGPTForCausalLM")
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
+            # GPT-2's scheme: projections that write into the residual stream get std / sqrt(2 * n_layers), so the
+            # stream's variance does not grow with depth.
+            if getattr(module, "is_residual_projection", False):
+                std = std / math.sqrt(2 * self.config.num_hidden_layers)
             init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
@@ -182,12 +196,6 @@ class WhisperGPTPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-        # GPT-2's scheme: residual output projections scaled by 1/sqrt(2 * n_layers) so the residual stream's
-        # variance does not grow with depth.
-        if isinstance(module, WhisperGPTAttention):
-            init.normal_(module.out_proj.weight, mean=0.0, std=std / math.sqrt(2 * self.config.num_hidden_layers))
-        elif isinstance(module, WhisperGPTMLP):
-            init.normal_(module.fc_out.weight, mean=0.0, std=std / math.sqrt(2 * self.config.num_hidden_layers))
 
 
 class WhisperGPTModel(WhisperGPTPreTrainedModel):
@@ -220,11 +228,14 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
     def num_cache_layers(self) -> int:
         return self.config.num_hidden_layers + (self.config.spectrogram_num_layers if self.config.use_spectrogram else 0)
 
-    def _check_inputs(self, input_ids, input_features, position_ids) -> None:
+    @staticmethod
+    def _check_ids_shape(input_ids) -> None:
         if input_ids is None:
             raise ValueError("input_ids (coarse codec codes, shape [batch, frames]) are required.")
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, frames], got shape {tuple(input_ids.shape)}.")
+
+    def _check_inputs(self, input_ids, input_features, position_ids) -> None:
         if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
             raise ValueError(
                 f"input_ids hold codes outside the codebook [0, {self.config.vocab_size}): min {int(input_ids.min())}, "
@@ -280,6 +291,7 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
         if self.gradient_checkpointing and self.training:
             use_cache = False
         kwargs.pop("past_key_values", None)
+        self._check_ids_shape(input_ids)
 
         if use_cache and cache is None:
             cache = DynamicCache()
@@ -287,7 +299,7 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
             # generate() sizes a DynamicCache from num_hidden_layers; add the spectrogram blocks' slots.
             while len(cache.layers) < self.num_cache_layers:
                 cache.layers.append(DynamicLayer())
-        if input_ids is not None and position_ids is None:
+        if position_ids is None:
             past_seen = cache.get_seq_length() if cache is not None else 0
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] + past_seen
         self._check_inputs(input_ids, input_features, position_ids)

@@ -38,7 +38,9 @@ class WhisperGPTProcessor(ProcessorMixin):
     def __init__(self, feature_extractor, audio_tokenizer=None, codec_source: dict | None = None):
         super().__init__(feature_extractor, audio_tokenizer=audio_tokenizer)
         self.codec_source = codec_source
-        if audio_tokenizer is not None:
+        if audio_tokenizer is None:
+            self.audio_tokenizer = None  # the base class only sets it when given
+        else:
             self._check_codec(audio_tokenizer)
 
     # transformers 5 hard-codes the allowed audio tokenizer classes (DAC, ...); EnCodec is one too.
@@ -150,8 +152,14 @@ class WhisperGPTProcessor(ProcessorMixin):
 
     # ------------------------------------------------------------------ save / load
     def to_dict(self) -> dict[str, Any]:
-        output = super().to_dict()
-        output.pop("audio_tokenizer", None)  # the base class would store an absolute local path; see save_pretrained
+        # Hide the codec from the base class: it would deep-copy the model and store its (absolute, local)
+        # name_or_path; where the codec lives is `codec_source`, written by save_pretrained.
+        codec = self.__dict__.pop("audio_tokenizer", None)
+        try:
+            output = super().to_dict()
+        finally:
+            self.audio_tokenizer = codec
+        output.pop("audio_tokenizer", None)
         return output
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, bundle_audio_tokenizer: bool = True, **kwargs):

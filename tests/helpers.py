@@ -56,6 +56,9 @@ def test_audio(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
     return (0.3 * x / np.abs(x).max()).astype(np.float32)
 
 
+test_audio.__test__ = False  # a factory, not a test, when imported into test modules
+
+
 @functools.lru_cache(maxsize=None)
 def kmeans_codec(codebook_size: int = 64, seed: int = 0) -> EncodecModel:
     """A small 24 kHz / hop-320 EnCodec whose first codebook is k-means on encoder outputs of test audio."""
