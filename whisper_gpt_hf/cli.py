@@ -15,7 +15,16 @@ import sys
 
 # verb module (relative to whisper_gpt_hf) -> each registers one or more verbs
 _VERB_MODULES = [
+    "whisper_gpt_hf.codec_training",
+    "whisper_gpt_hf.codec_report",
+    "whisper_gpt_hf.corpus",
     "whisper_gpt_hf.generate",
+    "whisper_gpt_hf.convert_cli",
+    "whisper_gpt_hf.publish",
+    "whisper_gpt_hf.training",
+    "whisper_gpt_hf.evaluation",
+    "whisper_gpt_hf.experiment",
+    "whisper_gpt_hf.demo",
 ]
 
 
