@@ -47,8 +47,13 @@ class WhisperGPTSpectrogramFeedback:
     def __call__(self, codes: torch.LongTensor, start: int) -> torch.Tensor:
         first = max(0, start - self.context_frames)
         audio = self.decode(codes[:, first:])
-        features = self.feature_extractor.extract(audio, num_frames=codes.shape[1] - first)
-        return features[:, start - first :]
+        # Only frames start..L-1 are wanted: keep the samples their STFT windows cover, and let the front end's own
+        # zero history stand in before them only when the window reaches the clip start.
+        hop, n_fft = self.feature_extractor.hop_length, self.feature_extractor.n_fft
+        history_frames = min(start - first, -(-(n_fft - hop) // hop))
+        audio = audio[:, (start - first - history_frames) * hop :]
+        features = self.feature_extractor.extract(audio, num_frames=codes.shape[1] - start + history_frames)
+        return features[:, history_frames:]
 
 
 def features_for_generation_step(

@@ -236,12 +236,15 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
             raise ValueError(f"input_ids must be [batch, frames], got shape {tuple(input_ids.shape)}.")
 
     def _check_inputs(self, input_ids, input_features, position_ids) -> None:
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
+        # Value checks read tensors back to the host; on an accelerator, skip them for single-frame cached steps
+        # so that generation does not synchronise every step (the prompt is still checked).
+        check_values = input_ids.device.type == "cpu" or input_ids.shape[1] > 1
+        if check_values and input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
             raise ValueError(
                 f"input_ids hold codes outside the codebook [0, {self.config.vocab_size}): min {int(input_ids.min())}, "
                 f"max {int(input_ids.max())}. Pass the codec's first-codebook codes (processor(...)['input_ids'])."
             )
-        if int(position_ids.max()) >= self.config.max_position_embeddings:
+        if check_values and int(position_ids.max()) >= self.config.max_position_embeddings:
             raise ValueError(
                 f"Position {int(position_ids.max())} is past the context of {self.config.max_position_embeddings} "
                 f"frames ({self.config.max_position_embeddings / self.config.frame_rate:.2f} s); shorten the input."
