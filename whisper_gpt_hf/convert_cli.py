@@ -1,6 +1,8 @@
 """`whisper-gpt convert FORMAT ...`: convert checkpoints from other formats into Hugging Face folders.
 
     whisper-gpt convert encodec --checkpoint encodec_24khz-d7cc33bc.th --output encodec_24khz_hf
+    whisper-gpt convert checkpoint --checkpoint runs/h4m/checkpoint-2000 --output h4m_hub --eval-dataset D
+    whisper-gpt convert hub-ready --model runs/h4m --output h4m_hub --eval-results eval.json
 
 Each format is a sub-verb: a function `_add_<format>_parser(formats)` registering its flags and its `func`, listed
 once in `_FORMAT_PARSERS`. The converters themselves live in `whisper_gpt_hf.conversion` and are imported inside
