@@ -293,7 +293,8 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         if self.gradient_checkpointing and self.training:
             use_cache = False
-        kwargs.pop("past_key_values", None)
+        legacy_cache = kwargs.pop("past_key_values", None)  # the 4.x name; honoured rather than silently dropped
+        cache = cache if cache is not None else legacy_cache
         self._check_ids_shape(input_ids)
 
         if use_cache and cache is None:
