@@ -75,11 +75,16 @@ class WhisperGPTProcessor(ProcessorMixin):
     # ------------------------------------------------------------------ encode / decode
     @torch.no_grad()
     def encode(self, clips: list[np.ndarray]) -> list[torch.LongTensor]:
-        """Coarse codes `[ceil(n / hop)]` of each validated float32 mono clip, encoded one clip at a time."""
+        """Coarse codes `[ceil(n / hop)]` of each validated float32 mono clip, encoded one clip at a time.
+
+        Clips are zero-padded to whole frames first, exactly as the mel front end pads them (EnCodec would otherwise
+        reflect-pad the last partial frame), and encoded alone so that batching never changes a code."""
         codec = self._require_codec()
         device = next(codec.parameters()).device
+        hop = self.feature_extractor.hop_length
         codes = []
         for clip in clips:
+            clip = np.pad(clip, (0, -len(clip) % hop))
             wav = torch.from_numpy(clip).to(device=device, dtype=codec.dtype)[None, None]
             out = codec.encode(wav, bandwidth=_lowest_bandwidth(codec))
             codes.append(out.audio_codes[0, 0, 0].cpu())  # [chunk=1, batch, n_q, T] -> first codebook

@@ -1,0 +1,657 @@
+"""Train WHISPER-GPT with Accelerate: from a preset (from scratch) or a pretrained checkpoint (fine-tuning).
+
+    # one process (CPU or one GPU)
+    whisper-gpt train --dataset hub/whisper-gpt-corpus-small --preset hybrid-4m --max-steps 2000 --output-dir runs/h4m
+    # any number of processes / GPUs / nodes, through Accelerate's launcher (configs in configs/accelerate/)
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m whisper_gpt_hf.cli train --config run.json
+    accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m whisper_gpt_hf.cli train ...  # 2 CPU procs
+    # continue after a crash or kill: same command plus --resume
+    whisper-gpt train ... --output-dir runs/h4m --resume
+
+Flags and a JSON run config (`--config run.json`, keys = the flag names with underscores) fill the same dataclasses
+(`HfArgumentParser`); a flag set to something other than its default wins over the JSON file.
+
+The loop is nanoGPT's, with Accelerate for devices, precision and processes: AdamW (weight decay on matrices only),
+linear warmup then cosine decay to `min_lr_ratio * learning_rate`, gradient accumulation and clipping. Checkpoints are
+`accelerator.save_state` folders written to `checkpoint-N.tmp` and renamed to `checkpoint-N` when complete, so a kill
+at any moment leaves only whole checkpoints; `--resume` loads the newest one. The data order is a function of the
+seed and the step count alone (epoch `e` is the permutation seeded by `seed + e`; the first batches of the resumed
+epoch are skipped), so a resumed run sees exactly the batches the uninterrupted run would have seen. Resuming with a
+different number of processes or batch size continues the step count and schedule but not the exact order.
+
+Outputs in `--output-dir`: the final model (`save_pretrained`) and processor, `checkpoint-N/` folders, TensorBoard
+logs in `logs/`, `metrics.jsonl` (one line per logged step), `preparation_report-<split>.json`, `run_config.json`
+and `training_summary.json` (final step, eval numbers, and a parameter checksum per rank: replicas must agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE_NAME = "trainer_state.json"  # written last into a checkpoint: its presence marks it complete
+CONFIG_HELP = "JSON run config (field names as keys, e.g. max_steps); flags set on the command line override it."
+
+
+# ---------------------------------------------------------------------------------------------------- arguments
+@dataclass
+class ModelArguments:
+    preset: str | None = field(
+        default=None, metadata={"help": "Train from scratch: 'hybrid-4m', 'gpt-s' or 'gpt-l' (see PRESETS)."}
+    )
+    model: str | None = field(
+        default=None, metadata={"help": "Fine-tune a pretrained WHISPER-GPT checkpoint (local folder or Hub repo id)."}
+    )
+    processor: str | None = field(
+        default=None,
+        metadata={"help": "Processor folder / repo id. Default: the --model's own processor, else the embedded one."},
+    )
+    model_overrides: str | None = field(
+        default=None, metadata={"help": 'JSON object of config overrides, e.g. \'{"dropout": 0.0}\'.'}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset: str | None = field(
+        default=None, metadata={"help": "Hub repo id, local Hub-layout folder, audiofolder or save_to_disk folder."}
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Dataset configuration name."})
+    audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
+    category_column: str = field(default="category", metadata={"help": "Optional column with a category label."})
+    id_column: str = field(default="id", metadata={"help": "Optional column naming each clip (for the report)."})
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str | None = field(
+        default="validation", metadata={"help": "Split for periodic evaluation ('' to disable; skipped if missing)."}
+    )
+    streaming: bool = field(default=False, metadata={"help": "Stream the source while preparing it."})
+    window_frames: int = field(default=256, metadata={"help": "Frames per training example (75 frames = 1 s)."})
+    min_frames: int = field(default=16, metadata={"help": "Shortest clip / trailing window kept."})
+    preprocessing_batch_size: int = field(default=8, metadata={"help": "Clips encoded together."})
+    data_cache_dir: str | None = field(
+        default=os.path.join("~", ".cache", "whisper-gpt", "prepared"),
+        metadata={"help": "Where prepared data is cached and reused ('' to disable)."},
+    )
+    max_eval_examples: int | None = field(default=None, metadata={"help": "Evaluate on at most this many windows."})
+
+
+@dataclass
+class WhisperGPTTrainingArguments:
+    output_dir: str | None = field(default=None, metadata={"help": "Checkpoints, logs and the final model."})
+    max_steps: int = field(default=1000, metadata={"help": "Optimizer steps."})
+    batch_size: int = field(default=16, metadata={"help": "Windows per device per micro-batch."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate."})
+    min_lr_ratio: float = field(default=0.1, metadata={"help": "Cosine decay ends at this fraction of the peak."})
+    warmup_steps: int = field(default=100, metadata={"help": "Linear warmup steps."})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (matrices only)."})
+    adam_beta1: float = field(default=0.9)
+    adam_beta2: float = field(default=0.95)
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping (0 disables)."})
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = field(
+        default=None, metadata={"help": "no / fp16 (GPU) / bf16. Default: the accelerate launch config's, else no."}
+    )
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations to save memory."})
+    eval_every: int = field(default=500, metadata={"help": "Evaluate every N steps (0: only at the end)."})
+    save_every: int = field(default=500, metadata={"help": "Checkpoint every N steps (0: never)."})
+    save_total_limit: int | None = field(default=3, metadata={"help": "Keep only the newest N checkpoints."})
+    log_every: int = field(default=10, metadata={"help": "Log training loss and learning rate every N steps."})
+    seed: int = field(default=42, metadata={"help": "Seed for initialisation and data order."})
+    resume: bool = field(default=False, metadata={"help": "Continue from the newest checkpoint in --output-dir."})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, WhisperGPTTrainingArguments)
+
+
+def argument_parser(**kwargs):
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser(ARGUMENT_CLASSES, **kwargs)
+
+
+def add_parser(subparsers) -> None:
+    """Register `whisper-gpt train`."""
+    parser = subparsers.add_parser(
+        "train",
+        parents=[argument_parser(add_help=False)],
+        help="Train or fine-tune a WHISPER-GPT model with Accelerate.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", default=None, help=CONFIG_HELP)
+    parser.set_defaults(func=_run)
+
+
+def _run(namespace: argparse.Namespace) -> int:
+    try:
+        train(*arguments_from_namespace(namespace))
+    finally:
+        shutdown_distributed()
+    return 0
+
+
+def shutdown_distributed() -> None:
+    """Tear the process group down before interpreter exit: left to the exit-time destructors, gloo can deadlock
+    (its worker thread waits for the GIL while the exiting main thread waits for the worker)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # releases the GIL while gloo's threads finish the works still in flight
+        torch.distributed.destroy_process_group()
+
+
+def arguments_from_namespace(namespace: argparse.Namespace):
+    """Parsed flags (+ the `--config` JSON file) -> the three argument dataclasses."""
+    values, given = {}, {}
+    for cls in ARGUMENT_CLASSES:
+        for f in fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            value = getattr(namespace, f.name, default)
+            values[f.name] = value
+            if value != default:
+                given[f.name] = value  # set on the command line
+    config = getattr(namespace, "config", None)
+    if config:
+        with open(config) as fh:
+            values = {**values, **json.load(fh), **given}
+    return argument_parser().parse_dict(values)
+
+
+# ---------------------------------------------------------------------------------------------------- setup
+def build_accelerator(args: WhisperGPTTrainingArguments):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType, GradientAccumulationPlugin, ProjectConfiguration, get_int_from_env
+
+    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ValueError("--mixed-precision fp16 needs a CUDA GPU; on CPU use bf16 or no.")
+    if args.mixed_precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise ValueError("This GPU has no bf16 support; use --mixed-precision fp16 or no.")
+    world_size = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
+    accelerator = Accelerator(
+        # Launched as several processes (torchrun / `accelerate launch --multi_gpu`) on a machine without a GPU:
+        # run data-parallel on CPU over gloo, instead of N independent single-process runs.
+        cpu=world_size > 1 and not torch.cuda.is_available(),
+        mixed_precision=args.mixed_precision,
+        # Steps happen every N micro-batches, never early at an epoch end: the step -> data position map stays exact.
+        gradient_accumulation_plugin=GradientAccumulationPlugin(
+            num_steps=args.gradient_accumulation_steps, sync_with_dataloader=False
+        ),
+        log_with="tensorboard" if args.report_to == "tensorboard" else None,
+        project_config=ProjectConfiguration(project_dir=args.output_dir,
+                                            logging_dir=os.path.join(args.output_dir, "logs")),
+    )
+    if accelerator.num_processes != world_size:
+        raise RuntimeError(f"Launched as {world_size} processes but Accelerate set up {accelerator.num_processes}.")
+    if world_size == 1 and os.environ.get("MASTER_ADDR") and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
+        logger.warning("`accelerate launch --cpu --num_processes N` starts one process unless mpirun is configured; "
+                       "for N CPU processes use `accelerate launch --config_file configs/accelerate/cpu_2proc.yaml`.")
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # DeepSpeed clips inside its engine (accelerator.clip_grad_norm_ only reports the norm): hand it our value.
+        accelerator.state.deepspeed_plugin.deepspeed_config["gradient_clipping"] = args.max_grad_norm
+    return accelerator
+
+
+def load_processor(model_args: ModelArguments):
+    from .assets import default_processor
+    from .modeling import WhisperGPTProcessor
+
+    if model_args.processor:
+        return WhisperGPTProcessor.from_pretrained(model_args.processor)
+    if model_args.model:
+        try:
+            return WhisperGPTProcessor.from_pretrained(model_args.model)
+        except (OSError, ValueError):
+            logger.info("No processor saved with %s; using the embedded default processor.", model_args.model)
+    return default_processor()
+
+
+def build_model(model_args: ModelArguments, processor, window_frames: int):
+    """A fresh model from `--preset` sized to the processor's codec and mel bins, or a pretrained `--model`."""
+    from .modeling import PRESETS, WhisperGPTConfig, WhisperGPTForCausalLM
+
+    overrides = json.loads(model_args.model_overrides) if model_args.model_overrides else {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"--model-overrides must be a JSON object, got {model_args.model_overrides!r}.")
+    codec, fe = processor.audio_tokenizer, processor.feature_extractor
+    if bool(model_args.model) == bool(model_args.preset):
+        raise ValueError("Pass exactly one of --preset (train from scratch) or --model (fine-tune a checkpoint).")
+    if model_args.model:
+        model = WhisperGPTForCausalLM.from_pretrained(model_args.model, **overrides)
+    else:
+        if model_args.preset not in PRESETS:
+            raise ValueError(f"Unknown --preset {model_args.preset!r}; choose one of {sorted(PRESETS)}.")
+        sizes = dict(vocab_size=codec.config.codebook_size, n_mels=fe.feature_size,
+                     codec_sampling_rate=fe.sampling_rate, codec_hop_length=fe.hop_length)
+        model = WhisperGPTForCausalLM(WhisperGPTConfig.from_preset(model_args.preset, **{**sizes, **overrides}))
+    config = model.config
+    if config.vocab_size < codec.config.codebook_size:
+        raise ValueError(f"The model's vocab_size ({config.vocab_size}) is smaller than the codec's codebook "
+                         f"({codec.config.codebook_size}): the processor does not belong to this model.")
+    if config.use_spectrogram and config.n_mels != fe.feature_size:
+        raise ValueError(f"The model reads {config.n_mels} mel bins but the processor makes {fe.feature_size}.")
+    if window_frames > config.max_position_embeddings:
+        raise ValueError(f"--window-frames {window_frames} exceeds the model's context of "
+                         f"{config.max_position_embeddings} frames; lower it.")
+    return model
+
+
+def load_data(data_args: DataArguments, processor, accelerator, output_dir: str):
+    """Prepare (or reuse from the cache) the train and eval splits; the main process goes first and fills the cache."""
+    splits = {"train": data_args.train_split}
+    if data_args.eval_split:
+        splits["eval"] = data_args.eval_split
+    codec = processor.audio_tokenizer
+    codec.to(accelerator.device)  # encode on the GPU when there is one
+    prepared = {}
+    try:
+        with accelerator.main_process_first():
+            for role, split in splits.items():
+                prepared[role] = prepare_split(data_args, processor, split, accelerator.is_local_main_process)
+    finally:
+        codec.to("cpu")
+    datasets_, reports = {}, {}
+    for role, result in prepared.items():
+        if result is None:
+            continue
+        datasets_[role], reports[role] = result
+        if accelerator.is_main_process:
+            reports[role].save(os.path.join(output_dir, f"preparation_report-{splits[role]}.json"))
+            logger.info("Split %r: %s", splits[role], reports[role].summary())
+    if len(datasets_["train"]) == 0:
+        raise ValueError(f"No training examples in split {data_args.train_split!r}:\n{reports['train'].summary()}")
+    eval_dataset = datasets_.get("eval")
+    if eval_dataset is not None and data_args.max_eval_examples:
+        eval_dataset = eval_dataset.select(range(min(len(eval_dataset), data_args.max_eval_examples)))
+    return datasets_["train"], eval_dataset, reports
+
+
+def prepare_split(data_args: DataArguments, processor, split: str, progress: bool):
+    """One split through `load_audio_dataset` + `prepare_dataset` with the training cache key; `None` if an
+    evaluation split does not exist."""
+    from .data import load_audio_dataset, prepare_dataset, source_cache_key
+
+    try:
+        raw = load_audio_dataset(data_args.dataset, split=split, audio_column=data_args.audio_column,
+                                 config_name=data_args.dataset_config, streaming=data_args.streaming,
+                                 sampling_rate=processor.sampling_rate)
+    except ValueError as error:
+        if split == data_args.train_split or "split" not in str(error).lower():
+            raise
+        logger.warning("No %r split in %s (%s); training without periodic evaluation.", split, data_args.dataset, error)
+        return None
+    cache_dir = os.path.expanduser(data_args.data_cache_dir) if data_args.data_cache_dir else None
+    return prepare_dataset(
+        raw, processor, audio_column=data_args.audio_column, window_frames=data_args.window_frames,
+        min_frames=data_args.min_frames, batch_size=data_args.preprocessing_batch_size,
+        category_column=data_args.category_column, desc=split, id_column=data_args.id_column, cache_dir=cache_dir,
+        cache_key=source_cache_key(data_args.dataset, data_args.dataset_config, split), progress=progress,
+    )
+
+
+_prepare_split = prepare_split  # the name the experiment module imports
+
+
+class EpochShuffleSampler(torch.utils.data.Sampler):
+    """Epoch `e` visits the examples in the permutation seeded by `seed + e`: the order is a function of (seed, e)
+    alone, so a resumed run can recompute it. Set the epoch with `use_epoch` (deliberately not `set_epoch`, which
+    Accelerate's skipping loaders would reset)."""
+
+    def __init__(self, num_examples: int, seed: int):
+        self.num_examples, self.seed, self.epoch = num_examples, seed, 0
+
+    def use_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.num_examples, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+
+def build_dataloaders(train_dataset, eval_dataset, args: WhisperGPTTrainingArguments, use_spectrogram: bool = True):
+    """Training batches in the epoch-seeded order (full batches only), evaluation batches in stored order."""
+    from torch.utils.data import DataLoader
+
+    from .data import WhisperGPTDataCollator
+
+    # A token-only model never reads the mel slices: do not load, collate and move them.
+    columns = ["input_ids", "input_features"] if use_spectrogram else ["input_ids"]
+    collator = WhisperGPTDataCollator(return_metadata=False)
+    sampler = EpochShuffleSampler(len(train_dataset), args.seed)
+    train_dl = DataLoader(train_dataset.with_format("torch", columns=columns), batch_size=args.batch_size,
+                          sampler=sampler, collate_fn=collator, drop_last=True, num_workers=args.num_workers)
+    eval_dl = None
+    if eval_dataset is not None and len(eval_dataset):
+        eval_dl = DataLoader(eval_dataset.with_format("torch", columns=columns), batch_size=args.batch_size,
+                             collate_fn=collator, num_workers=args.num_workers)
+    return train_dl, eval_dl, sampler
+
+
+def build_optimizer(model, args: WhisperGPTTrainingArguments) -> torch.optim.Optimizer:
+    # As nanoGPT: decay matrices (linear and embedding weights), not biases and LayerNorm gains.
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": args.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2))
+
+
+def build_scheduler(optimizer, args: WhisperGPTTrainingArguments):
+    """Linear warmup to the peak, then cosine decay to `min_lr_ratio` of it at `max_steps` (a step = an update)."""
+
+    def lr_factor(step: int) -> float:
+        if step < args.warmup_steps:
+            return (step + 1) / (args.warmup_steps + 1)
+        progress = min(1.0, (step - args.warmup_steps) / max(1, args.max_steps - args.warmup_steps))
+        return args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+class TrainState:
+    """The step count, saved in every checkpoint (`accelerator.register_for_checkpointing`)."""
+
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step = int(state["step"])
+
+
+# ---------------------------------------------------------------------------------------------------- loop parts
+def train_batches(dataloader, sampler, accelerator, start_micro_step: int):
+    """Micro-batches forever from `start_micro_step` on: epoch by epoch, skipping what a resumed run already saw."""
+    per_epoch = len(dataloader)
+    epoch, skip = divmod(start_micro_step, per_epoch)
+    while True:
+        sampler.use_epoch(epoch)
+        for batch in accelerator.skip_first_batches(dataloader, skip) if skip else dataloader:
+            yield batch
+        epoch, skip = epoch + 1, 0
+
+
+def train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: float):
+    """One micro-batch; the optimizer and schedule advance when `accelerator.sync_gradients` (every N micro-batches).
+    Returns the loss, the gradient norm before clipping (on update micro-batches) and the learning rate used."""
+    lr = optimizer.param_groups[0]["lr"]
+    with accelerator.accumulate(model):
+        loss = model(**batch).loss
+        accelerator.backward(loss)
+        grad_norm = None
+        if accelerator.sync_gradients and max_grad_norm > 0:
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        # The schedule is ours, not accelerate-prepared (which steps it once per process): one step per update.
+        if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    return loss.detach(), grad_norm, lr
+
+
+@torch.no_grad()
+def evaluate(model, dataloader, accelerator) -> dict[str, float]:
+    """Mean next-code NLL (nats per predicted code) over the eval split, with the model's own loss function,
+    weighted by each window's number of predictions; duplicates that even out the last batch are dropped."""
+    model.eval()
+    loss_function = accelerator.unwrap_model(model).loss_function
+    vocab_size = accelerator.unwrap_model(model).config.vocab_size
+    totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    for batch in dataloader:
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+        labels = batch["labels"]
+        counts = (labels[:, 1:] != -100).sum(-1)
+        nll = torch.stack([
+            loss_function(logits=logits[i : i + 1], labels=labels[i : i + 1], vocab_size=vocab_size) * counts[i]
+            for i in range(labels.shape[0])
+        ])
+        per_example = accelerator.gather_for_metrics(torch.stack([nll.double(), counts.double()], dim=-1))
+        totals += per_example.sum(0)
+    model.train()
+    loss = (totals[0] / totals[1].clamp(min=1)).item()
+    return {"eval/loss": loss, "eval/ppl": math.exp(min(loss, 50.0)), "eval/tokens": int(totals[1].item())}
+
+
+def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
+    """Complete checkpoints `(step, path)`, oldest first; `.tmp` (unfinished) and other folders are ignored."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = []
+    for name in os.listdir(output_dir):
+        match = CHECKPOINT_PATTERN.match(name)
+        path = os.path.join(output_dir, name)
+        if match and os.path.isfile(os.path.join(path, TRAINER_STATE_NAME)):
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: int | None, extra: dict) -> str:
+    """`save_state` into `checkpoint-N.tmp`, then rename to `checkpoint-N` in one `os.replace`; rotate old ones."""
+    final = os.path.join(output_dir, f"checkpoint-{step}")
+    tmp = final + ".tmp"
+    if accelerator.is_main_process and os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(tmp)  # every rank writes its part (RNG states; shards under FSDP/DeepSpeed)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        with open(os.path.join(tmp, TRAINER_STATE_NAME), "w") as f:
+            json.dump({"step": step, **extra}, f, indent=2)
+        if os.path.exists(final):  # only after a crash that rewound past it; the new one replaces it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if save_total_limit:
+            for _, old in list_checkpoints(output_dir)[:-save_total_limit]:
+                doomed = old + ".deleting"  # rename first: a kill mid-delete never leaves a half checkpoint-N
+                os.replace(old, doomed)
+                shutil.rmtree(doomed)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def remove_unfinished(output_dir: str) -> None:
+    """Delete leftovers of a killed run: unfinished `checkpoint-N.tmp` and half-deleted `.deleting` folders."""
+    for name in os.listdir(output_dir):
+        if name.startswith("checkpoint-") and name.endswith((".tmp", ".deleting")):
+            logger.warning("Removing unfinished %s", name)
+            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+
+
+def _end_partial_line(path: str) -> None:
+    """A kill can cut the last line of `metrics.jsonl` short; end it so the resumed run's lines stay parseable."""
+    if os.path.isfile(path) and os.path.getsize(path):
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
+def parameter_checksum(model) -> float:
+    """A float64 fingerprint of all parameters (equal on every rank when replicas agree)."""
+    with torch.no_grad():
+        return float(sum((p.detach().double() * (1 + (i % 7))).sum() for i, p in enumerate(model.parameters())))
+
+
+def save_final(accelerator, model, processor, output_dir: str) -> None:
+    accelerator.wait_for_everyone()
+    state_dict = accelerator.get_state_dict(model)  # gathers shards under FSDP / ZeRO-3; on every rank
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(output_dir, state_dict=state_dict)
+        processor.save_pretrained(output_dir)
+    accelerator.wait_for_everyone()
+
+
+def log_metrics(accelerator, output_dir: str, step: int, metrics: dict[str, Any]) -> None:
+    accelerator.log(metrics, step=step)
+    if accelerator.is_main_process:
+        with open(os.path.join(output_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------- train
+def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPTTrainingArguments) -> dict[str, Any]:
+    """Run training end to end; returns the final summary (also written to `training_summary.json`)."""
+    from accelerate.utils import DistributedType, set_seed
+
+    if not data_args.dataset or not args.output_dir:
+        raise ValueError("Pass --dataset and --output-dir (or set them in the --config JSON).")
+    os.makedirs(args.output_dir, exist_ok=True)
+    accelerator = build_accelerator(args)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("whisper_gpt_hf").setLevel(logging.INFO if accelerator.is_local_main_process else logging.WARNING)
+    checkpoints = list_checkpoints(args.output_dir)
+    resume_from = checkpoints[-1][1] if args.resume and checkpoints else None
+    if checkpoints and not args.resume:
+        raise ValueError(f"{args.output_dir} already has checkpoints: pass --resume to continue, or use a new "
+                         "--output-dir.")
+    accelerator.wait_for_everyone()  # everyone has chosen the checkpoint before the main process tidies up
+    if accelerator.is_main_process:
+        remove_unfinished(args.output_dir)
+        _end_partial_line(os.path.join(args.output_dir, "metrics.jsonl"))
+        with open(os.path.join(args.output_dir, "run_config.json"), "w") as f:
+            json.dump({**asdict(model_args), **asdict(data_args), **asdict(args)}, f, indent=2)
+
+    set_seed(args.seed)
+    processor = load_processor(model_args)
+    model = build_model(model_args, processor, data_args.window_frames)
+    train_dataset, eval_dataset, _ = load_data(data_args, processor, accelerator, args.output_dir)
+    if args.gradient_checkpointing:
+        if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.x
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    optimizer = build_optimizer(model, args)
+    scheduler = build_scheduler(optimizer, args)
+    train_dl, eval_dl, sampler = build_dataloaders(train_dataset, eval_dataset, args, model.config.use_spectrogram)
+    if eval_dl is not None:
+        model, optimizer, train_dl, eval_dl = accelerator.prepare(model, optimizer, train_dl, eval_dl)
+    else:
+        model, optimizer, train_dl = accelerator.prepare(model, optimizer, train_dl)
+    if len(train_dl) == 0:
+        raise ValueError(f"{len(train_dataset)} training windows do not fill one batch of {args.batch_size} per "
+                         f"process on {accelerator.num_processes} processes; lower --batch-size.")
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)
+    if resume_from:
+        accelerator.load_state(resume_from)
+        logger.info("Resumed from %s at step %d", resume_from, state.step)
+    elif args.resume:
+        logger.info("No checkpoint in %s to resume from: starting at step 0.", args.output_dir)
+    num_params = accelerator.unwrap_model(model).num_parameters()
+    logger.info("%s parameters, %d train windows, %d micro-batches/epoch/process", f"{num_params:,}",
+                len(train_dataset), len(train_dl))
+    if args.report_to == "tensorboard":
+        hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                   for k, v in {**asdict(model_args), **asdict(data_args), **asdict(args)}.items()}
+        accelerator.init_trackers("whisper-gpt", config=hparams)
+
+    batches = train_batches(train_dl, sampler, accelerator, state.step * args.gradient_accumulation_steps)
+    losses, tokens, started = [], 0, time.time()
+    eval_metrics: dict[str, float] = {}
+    while state.step < args.max_steps:
+        batch = next(batches)
+        loss, grad_norm, lr = train_step(model, batch, optimizer, scheduler, accelerator, args.max_grad_norm)
+        losses.append(loss)
+        tokens += batch["attention_mask"].sum()  # a tensor: no device sync per micro-batch
+        if not accelerator.sync_gradients:
+            continue
+        state.step += 1
+        step = state.step
+        if step % args.log_every == 0 or step == args.max_steps:
+            train_loss = accelerator.reduce(torch.stack(losses).mean(), reduction="mean").item()
+            metrics = {"train/loss": train_loss, "train/lr": lr,
+                       "train/tokens_per_s": float(tokens) * accelerator.num_processes / (time.time() - started)}
+            if grad_norm is not None:
+                metrics["train/grad_norm"] = float(grad_norm)
+            log_metrics(accelerator, args.output_dir, step, metrics)
+            logger.info("step %d/%d | loss %.4f | lr %.2e | %.0f tok/s", step, args.max_steps, train_loss,
+                        metrics["train/lr"], metrics["train/tokens_per_s"])
+            losses, tokens, started = [], 0, time.time()
+        if eval_dl is not None and ((args.eval_every and step % args.eval_every == 0) or step == args.max_steps):
+            eval_metrics = evaluate(model, eval_dl, accelerator)
+            log_metrics(accelerator, args.output_dir, step, eval_metrics)
+            logger.info("step %d | eval loss %.4f | ppl %.2f", step, eval_metrics["eval/loss"],
+                        eval_metrics["eval/ppl"])
+        if args.save_every and step % args.save_every == 0:
+            save_checkpoint(accelerator, args.output_dir, step, args.save_total_limit,
+                            {"max_steps": args.max_steps, "next_lr": optimizer.param_groups[0]["lr"]})
+
+    summary: dict[str, Any] = {"step": state.step, "num_processes": accelerator.num_processes,
+                               "num_parameters": num_params, **eval_metrics}
+    if accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+        # Replicas must agree after training; a mismatch means a broken data-parallel setup.
+        checksum = torch.tensor([parameter_checksum(accelerator.unwrap_model(model))], dtype=torch.float64,
+                                device=accelerator.device)
+        summary["parameter_checksums"] = accelerator.gather(checksum).cpu().tolist()
+    save_final(accelerator, model, processor, args.output_dir)
+    if accelerator.is_main_process:
+        with open(os.path.join(args.output_dir, "training_summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    # Not accelerator.end_training(): it also destroys the process group, which a caller training several models in
+    # one launch still needs. The command line tears it down in shutdown_distributed().
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m whisper_gpt_hf.training ...` (the same flags as `whisper-gpt train`)."""
+    parser = argparse.ArgumentParser(prog="whisper-gpt train", parents=[argument_parser(add_help=False)],
+                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=None, help=CONFIG_HELP)
+    try:
+        train(*arguments_from_namespace(parser.parse_args(argv)))
+    finally:
+        shutdown_distributed()
+    return 0
+
+
+__all__ = [
+    "DataArguments",
+    "EpochShuffleSampler",
+    "ModelArguments",
+    "TrainState",
+    "WhisperGPTTrainingArguments",
+    "add_parser",
+    "build_accelerator",
+    "build_dataloaders",
+    "build_model",
+    "build_optimizer",
+    "build_scheduler",
+    "evaluate",
+    "list_checkpoints",
+    "load_data",
+    "load_processor",
+    "main",
+    "parameter_checksum",
+    "prepare_split",
+    "save_checkpoint",
+    "save_final",
+    "shutdown_distributed",
+    "train",
+    "train_batches",
+    "train_step",
+]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
