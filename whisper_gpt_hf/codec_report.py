@@ -1,0 +1,364 @@
+"""Codec report: how much information the coarse codes carry, and how well the codec reconstructs, per category.
+
+On one split of the corpus (default `test`), for speech and music separately (and pooled), it measures
+
+- coarse-codebook usage: entropy in bits of the first-codebook code histogram (at most log2(1024) = 10) and the
+  fraction of the 1024 codes that occur at all;
+- reconstruction log-mel L1: the package's causal 64-band log-mel front end (`WhisperGPTFeatureExtractor`, the same
+  features the LM sees) of the input vs of the decoded audio, averaged over frames and bands;
+- SI-SNR in dB (scale-invariant signal-to-noise ratio of the decoded waveform), averaged over clips,
+
+for (a) the trained codec, (b) the same architecture with random weights and k-means codebooks fitted on encoder
+outputs of the same training audio (what an untrained EnCodec with EnCodec's own codebook init gives), and (c) the
+input itself (L1 = 0, SI-SNR = +inf: the ceiling). Clips are encoded at the lowest configured bandwidth and decoded
+with **all** its codebooks (1.5 kbps = 2 codebooks for the committed codec); the LM itself only sees codebook 0.
+
+Writes `codec_report.md`, `codec_report.json` and `codec_report.png` (input vs reconstruction log-mel spectrograms of
+one speech and one music clip) to `--output-dir`:
+
+    whisper-gpt codec-report --codec hub/whisper-gpt-codec-small --dataset hub/whisper-gpt-corpus-small \
+        --split test --output-dir docs --update-card
+
+`--update-card` also writes the table into the codec's model card (`README.md`, Evaluation section).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .codec_training import (
+    SAMPLING_RATE,
+    SegmentSampler,
+    encoder_outputs,
+    init_codebooks_kmeans,
+    load_clips,
+    to_float,
+    update_card_report,
+)
+
+CATEGORIES = ("speech", "music")
+SYSTEMS = ("trained", "random_kmeans", "input")
+SYSTEM_NAMES = {
+    "trained": "trained codec",
+    "random_kmeans": "random weights + k-means codebooks",
+    "input": "input itself",
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# metrics
+
+
+def si_snr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) -> float:
+    """Scale-invariant SNR in dB: the part of `estimate` along `reference` vs everything else (zero-mean first)."""
+    ref = reference.astype(np.float64) - reference.mean()
+    est = estimate.astype(np.float64) - estimate.mean()
+    target = (est @ ref) / (ref @ ref + eps) * ref
+    noise = est - target
+    return float(10 * np.log10((target @ target + eps) / (noise @ noise + eps)))
+
+
+def code_entropy_bits(hist: np.ndarray) -> float:
+    p = hist[hist > 0] / hist.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def lowest_bandwidth(codec) -> float:
+    return float(min(codec.config.target_bandwidths))
+
+
+@torch.no_grad()
+def reconstruct(codec, audio: np.ndarray, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Encode one float clip at `bandwidth` and decode it with all those codebooks: `(codes [n_q, T], audio)`."""
+    wav = torch.from_numpy(audio)[None, None]
+    enc = codec.encode(wav, bandwidth=bandwidth)
+    out = codec.decode(enc.audio_codes, enc.audio_scales).audio_values[0, 0, : audio.shape[0]]
+    return enc.audio_codes[0, 0].numpy(), out.numpy()
+
+
+@torch.no_grad()
+def evaluate(codec, clips: list[dict], feature_extractor, keep: set[str] = frozenset()) -> dict:
+    """Per-category (and pooled) usage and reconstruction metrics of `codec` on `clips`.
+
+    `keep`: clip ids whose input / reconstruction log-mels are returned (under `"examples"`) for the figure.
+    """
+    bandwidth = lowest_bandwidth(codec)
+    k = codec.config.codebook_size
+    acc = {c: {"hist": np.zeros(k, np.int64), "l1_sum": 0.0, "l1_count": 0, "si_snr": [], "seconds": 0.0}
+           for c in (*CATEGORIES, "all")}
+    examples, n_q = {}, None
+    for clip in clips:
+        audio = to_float(clip["audio"])
+        codes, recon = reconstruct(codec, audio, bandwidth)
+        n_q = codes.shape[0]
+        mel_in = feature_extractor.extract(torch.from_numpy(audio)[None])[0].numpy()  # [T, n_mels]
+        mel_out = feature_extractor.extract(torch.from_numpy(recon)[None])[0].numpy()
+        snr = si_snr(recon, audio)
+        for cat in (clip["category"], "all"):
+            a = acc[cat]
+            a["hist"] += np.bincount(codes[0], minlength=k)
+            a["l1_sum"] += float(np.abs(mel_in - mel_out).sum())
+            a["l1_count"] += mel_in.size
+            a["si_snr"].append(snr)
+            a["seconds"] += audio.shape[0] / SAMPLING_RATE
+        if clip["id"] in keep:
+            examples[clip["id"]] = {"input": mel_in, "output": mel_out, "l1": float(np.abs(mel_in - mel_out).mean()),
+                                    "si_snr": snr}
+    rows = {}
+    for cat, a in acc.items():
+        if not a["si_snr"]:
+            continue
+        rows[cat] = {
+            "clips": len(a["si_snr"]),
+            "seconds": round(a["seconds"], 1),
+            "frames": int(a["hist"].sum()),
+            "entropy_bits": code_entropy_bits(a["hist"]),
+            "codes_used_fraction": float((a["hist"] > 0).mean()),
+            "log_mel_l1": a["l1_sum"] / a["l1_count"],
+            "si_snr_db": float(np.mean(a["si_snr"])),
+        }
+    return {"bandwidth_kbps": bandwidth, "num_codebooks": n_q, "categories": rows, "examples": examples}
+
+
+def input_rows(clips: list[dict]) -> dict:
+    """The input itself: nothing is lost (L1 0, SI-SNR +inf, stored as null in JSON); it has no codes."""
+    rows = {}
+    for cat in (*CATEGORIES, "all"):
+        chosen = [c for c in clips if cat == "all" or c["category"] == cat]
+        if chosen:
+            seconds = sum(len(c["audio"]) for c in chosen) / SAMPLING_RATE
+            rows[cat] = {"clips": len(chosen), "seconds": round(seconds, 1),
+                         "entropy_bits": None, "codes_used_fraction": None, "log_mel_l1": 0.0, "si_snr_db": math.inf}
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the baseline: same architecture, random weights, k-means codebooks on the same training audio
+
+
+def random_kmeans_codec(config, train_clips: list[dict], seconds: float = 120.0, seed: int = 0, iters: int = 10):
+    """`EncodecModel(config)` with random weights and k-means codebooks fitted to its encoder outputs of training audio.
+
+    Without the k-means step its codebooks would be all zero (every frame -> code 0), a straw man; with it, this is
+    EnCodec at step 0 of training.
+    """
+    from transformers import EncodecModel
+
+    torch.manual_seed(seed)
+    codec = EncodecModel(config).eval()
+    sampler = SegmentSampler(train_clips, SAMPLING_RATE, seed, gain_db=(0.0, 0.0))
+    pool = encoder_outputs(codec, sampler, seconds, batch_size=8, device="cpu")
+    init_codebooks_kmeans(codec, pool, iters=iters, seed=seed)
+    return codec
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the report
+
+
+def pick_examples(clips: list[dict], min_seconds: float = 3.0) -> dict[str, str]:
+    """One clip per category for the figure: the first (in dataset order) that lasts at least `min_seconds`."""
+    picked = {}
+    for cat in CATEGORIES:
+        chosen = [c for c in clips if c["category"] == cat]
+        long = [c for c in chosen if len(c["audio"]) >= min_seconds * SAMPLING_RATE]
+        if chosen:
+            picked[cat] = (long or chosen)[0]["id"]
+    return picked
+
+
+def run_report(codec_dir: str, dataset: str, split: str = "test", train_split: str = "train",
+               max_seconds: float | None = None, baseline_seconds: float = 120.0, seed: int = 0,
+               num_threads: int | None = None) -> dict:
+    """Measure the three systems; returns the JSON-able report plus the example spectrograms (key `examples`)."""
+    from transformers import EncodecModel
+
+    from .modeling import WhisperGPTFeatureExtractor
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    start = time.perf_counter()
+    codec = EncodecModel.from_pretrained(str(codec_dir)).eval()
+    fe = WhisperGPTFeatureExtractor()
+    clips = load_clips(dataset, split, max_seconds=max_seconds)
+    train_clips = load_clips(dataset, train_split, max_seconds=4 * baseline_seconds)
+    examples = pick_examples(clips)
+    keep = set(examples.values())
+    trained = evaluate(codec, clips, fe, keep)
+    baseline = evaluate(random_kmeans_codec(codec.config, train_clips, baseline_seconds, seed), clips, fe, keep)
+    report = {
+        "codec": str(codec_dir),
+        "dataset": str(dataset),
+        "split": split,
+        "max_seconds": max_seconds,
+        "bandwidth_kbps": trained["bandwidth_kbps"],
+        "num_codebooks_decoded": trained["num_codebooks"],
+        "codebook_size": codec.config.codebook_size,
+        "baseline": {"train_split": train_split, "kmeans_seconds": baseline_seconds, "seed": seed},
+        "log_mel": "WhisperGPTFeatureExtractor: causal, 64 mel bands, n_fft 1024, hop 320, (log10(power) + 4) / 4",
+        "systems": {"trained": trained["categories"], "random_kmeans": baseline["categories"],
+                    "input": input_rows(clips)},
+        "seconds_to_compute": None,
+        "examples": {
+            cat: {"id": cid, "input": trained["examples"][cid]["input"],
+                  "trained": trained["examples"][cid], "random_kmeans": baseline["examples"][cid]}
+            for cat, cid in examples.items()
+        },
+    }
+    report["seconds_to_compute"] = round(time.perf_counter() - start, 1)
+    return report
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{100 * value:.1f} %"
+    if kind == "db":
+        return "+inf" if math.isinf(value) else f"{value:.2f}"
+    return f"{value:.2f}" if kind == "bits" else f"{value:.3f}"
+
+
+def markdown_table(report: dict) -> str:
+    lines = [
+        "| category | system | coarse entropy (bits, max 10) | codes used | log-mel L1 | SI-SNR (dB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cat in (*CATEGORIES, "all"):
+        for system in SYSTEMS:
+            row = report["systems"][system].get(cat)
+            if row is None:
+                continue
+            lines.append(
+                f"| {cat} | {SYSTEM_NAMES[system]} | {_fmt(row['entropy_bits'], 'bits')} | "
+                f"{_fmt(row['codes_used_fraction'], 'pct')} | {_fmt(row['log_mel_l1'], 'l1')} | "
+                f"{_fmt(row['si_snr_db'], 'db')} |"
+            )
+    return "\n".join(lines)
+
+
+def markdown_report(report: dict, image: str | None = None, note: str | None = None) -> str:
+    trained = report["systems"]["trained"]
+    clips = ", ".join(f"{trained[c]['clips']} {c} clips ({trained[c]['seconds'] / 60:.1f} min)"
+                      for c in CATEGORIES if c in trained)
+    text = [
+        f"Codec report on the `{report['split']}` split of `{Path(report['dataset']).name}` ({clips}); "
+        f"encoded at {report['bandwidth_kbps']} kbps and decoded with all {report['num_codebooks_decoded']} "
+        f"codebooks of that bandwidth. Entropy and codes used refer to the first (coarse) codebook of "
+        f"{report['codebook_size']} codes, the one WHISPER-GPT predicts. Log-mel L1 uses the package's causal "
+        "64-band front end (the LM's own input features); SI-SNR is averaged over clips. The baseline is the same "
+        "architecture with random weights and codebooks fitted by k-means on its encoder outputs of "
+        f"{report['baseline']['kmeans_seconds']:.0f} s of the `{report['baseline']['train_split']}` split of the same "
+        "corpus "
+        "(EnCodec at step 0 of training); the input row is the ceiling.",
+        "",
+        markdown_table(report),
+    ]
+    if note:
+        text += ["", note.strip()]
+    if image:
+        text += ["", f"![input vs reconstruction log-mel spectrograms]({image})"]
+    return "\n".join(text) + "\n"
+
+
+def plot_examples(report: dict, path: str | os.PathLike, seconds: float = 4.0) -> str:
+    """Input / trained / baseline log-mel spectrograms of one speech and one music clip (first `seconds`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    examples = report["examples"]
+    frames = int(seconds * SAMPLING_RATE / 320)
+    fig, axes = plt.subplots(len(examples), 3, figsize=(13, 3.2 * len(examples)), squeeze=False)
+    for row, (cat, ex) in enumerate(examples.items()):
+        panels = [("input", ex["input"], None), ("trained codec", ex["trained"]["output"], ex["trained"]),
+                  ("random weights + k-means", ex["random_kmeans"]["output"], ex["random_kmeans"])]
+        vmin, vmax = float(ex["input"].min()), float(ex["input"].max())
+        for col, (name, mel, stats) in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(mel[:frames].T, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma",
+                      extent=(0, min(frames, mel.shape[0]) / 75, 0, mel.shape[1]))
+            title = f"{ex['id']}: {name}"
+            if stats is not None:
+                title += f"\nlog-mel L1 {stats['l1']:.3f}, SI-SNR {stats['si_snr']:.1f} dB"
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("seconds")
+            ax.set_ylabel("mel band")
+    fig.suptitle(f"Causal 64-band log-mel, {report['bandwidth_kbps']} kbps "
+                 f"({report['num_codebooks_decoded']} codebooks)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return str(path)
+
+
+def to_json(report: dict) -> dict:
+    """JSON-safe copy: no spectrogram arrays, +inf SI-SNR of the input as null with a note."""
+    out = {k: v for k, v in report.items() if k != "examples"}
+    out["examples"] = {cat: {"id": ex["id"], "trained": {"log_mel_l1": ex["trained"]["l1"],
+                                                         "si_snr_db": ex["trained"]["si_snr"]},
+                             "random_kmeans": {"log_mel_l1": ex["random_kmeans"]["l1"],
+                                               "si_snr_db": ex["random_kmeans"]["si_snr"]}}
+                       for cat, ex in report["examples"].items()}
+    out["systems"] = json.loads(json.dumps(report["systems"]).replace("Infinity", "null"))
+    out["note"] = "input rows: reconstruction is the input itself, so log-mel L1 = 0 and SI-SNR = +inf (null here)"
+    return out
+
+
+def write_report(report: dict, output_dir: str | os.PathLike, name: str = "codec_report",
+                 note: str | None = None) -> dict[str, str]:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"png": str(out / f"{name}.png"), "json": str(out / f"{name}.json"), "md": str(out / f"{name}.md")}
+    plot_examples(report, paths["png"])
+    data = to_json(report)
+    if note:
+        data["data_note"] = note.strip()
+    Path(paths["json"]).write_text(json.dumps(data, indent=2) + "\n")
+    Path(paths["md"]).write_text(f"# Codec report\n\n{markdown_report(report, f'{name}.png', note)}")
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# command line
+
+
+def add_parser(subparsers) -> None:
+    from .assets import CODEC_SMALL, CORPUS_SMALL
+
+    p = subparsers.add_parser("codec-report", help="codebook usage and reconstruction quality of a codec, per category",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--codec", default=str(CODEC_SMALL), help="codec folder or Hub repo id (EncodecModel)")
+    p.add_argument("--dataset", default=str(CORPUS_SMALL), help="corpus folder or Hub repo id")
+    p.add_argument("--split", default="test")
+    p.add_argument("--train-split", default="train", help="audio for the baseline's k-means codebooks")
+    p.add_argument("--output-dir", default="docs")
+    p.add_argument("--max-seconds", type=float, default=None, help="evaluate at most this much audio (split evenly)")
+    p.add_argument("--baseline-seconds", type=float, default=120.0, help="audio for the baseline's k-means")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-threads", type=int, default=None)
+    p.add_argument("--name", default="codec_report", help="file stem of the .md / .json / .png written")
+    p.add_argument("--note", default=None, help="a sentence about the data (e.g. held-out status) for md/json/card")
+    p.add_argument("--update-card", action="store_true", help="write the table into the codec's README.md")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    report = run_report(args.codec, args.dataset, args.split, args.train_split, args.max_seconds,
+                        args.baseline_seconds, args.seed, args.num_threads)
+    paths = write_report(report, args.output_dir, args.name, args.note)
+    print(markdown_table(report))
+    print(json.dumps(paths, indent=2))
+    if args.update_card:
+        if not Path(args.codec, "README.md").exists():
+            raise FileNotFoundError(f"--update-card needs a local codec folder with a README.md, got {args.codec}")
+        update_card_report(args.codec, markdown_report(report, note=args.note))
+    return 0
