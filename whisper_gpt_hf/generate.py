@@ -30,8 +30,8 @@ def load_model_and_processor(model_path: str, processor_path: str | None = None,
 
 
 def generate_file(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # One thread by default: per-frame codec decodes of small models lose more to thread spin-waits than they gain.
+    torch.set_num_threads(args.threads or 1)
     model, processor = load_model_and_processor(args.model, args.processor, args.device)
     prompt = load_audio(args.prompt, processor.sampling_rate)
     if args.prompt_seconds is not None:
@@ -69,5 +69,5 @@ def add_parser(subparsers) -> None:
     p.add_argument("--top-k", type=int, default=50)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
     p.set_defaults(func=generate_file)

@@ -1,0 +1,224 @@
+"""WHISPER-GPT model configuration."""
+
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+# Paper models (arXiv 2412.11449, Tables 1-2). The paper gives parameter counts only; the shapes are ours, chosen so
+# that the hybrid and GPT-S share the same decoder and differ only in the input side, and measured by
+# `tests/modeling/test_configuration_whisper_gpt.py::test_preset_parameter_counts`.
+PRESETS: dict[str, dict] = {
+    # 3.79M parameters: 64-dim fused input (32 token + 32 spectrogram), the same decoder as gpt-s.
+    "hybrid-4m": dict(
+        use_spectrogram=True,
+        token_embedding_size=32,
+        spectrogram_hidden_size=32,
+        spectrogram_num_layers=2,
+        spectrogram_num_heads=2,
+        spectrogram_intermediate_size=128,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+    ),
+    # 3.68M parameters: the token-only baseline at the hybrid's size (tied head, as GPT-2).
+    "gpt-s": dict(
+        use_spectrogram=False,
+        tie_word_embeddings=True,
+        token_embedding_size=256,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+    ),
+    # 40.7M parameters: the 10x larger token-only baseline (tied head).
+    "gpt-l": dict(
+        use_spectrogram=False,
+        tie_word_embeddings=True,
+        token_embedding_size=640,
+        hidden_size=640,
+        num_hidden_layers=8,
+        num_attention_heads=10,
+        intermediate_size=2560,
+    ),
+}
+
+
+class WhisperGPTConfig(PretrainedConfig):
+    r"""
+    Configuration of a WHISPER-GPT model: a decoder-only transformer over EnCodec coarse codes that, in its hybrid form,
+    also reads one causal log-mel slice per codec frame through a few lightweight causal decoder blocks and fuses it
+    with the token embedding by concatenation. With `use_spectrogram=False` it is the token-only GPT baseline and has
+    no spectrogram parameters at all.
+
+    The defaults build the paper's `hybrid-4m` model. Use [`WhisperGPTConfig.from_preset`] for the paper's three models.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 1024):
+            Size of the coarse (first) EnCodec codebook: the token vocabulary.
+        n_mels (`int`, *optional*, defaults to 64):
+            Mel channels per spectrogram slice (`input_features[..., n_mels]`).
+        use_spectrogram (`bool`, *optional*, defaults to `True`):
+            Whether the spectrogram branch exists. `False` is the token-only GPT baseline.
+        spectrogram_hidden_size (`int`, *optional*, defaults to 32):
+            Width of the spectrogram branch, and of its part of the fused input.
+        spectrogram_num_layers (`int`, *optional*, defaults to 2):
+            Number of causal decoder blocks (masked self-attention + MLP) over the mel slices.
+        spectrogram_num_heads (`int`, *optional*, defaults to 2):
+            Attention heads in the spectrogram blocks.
+        spectrogram_intermediate_size (`int`, *optional*, defaults to 128):
+            MLP width of the spectrogram blocks.
+        token_embedding_size (`int`, *optional*, defaults to 32):
+            Width of the code embedding. The fused input has `token_embedding_size + spectrogram_hidden_size`
+            channels (just `token_embedding_size` without the branch) and is projected linearly to `hidden_size`
+            when the two differ.
+        fusion (`str`, *optional*, defaults to `"concat"`):
+            How the spectrogram and token views are combined: `"concat"` (early fusion, as in the paper) is the only
+            supported value.
+        hidden_size (`int`, *optional*, defaults to 256):
+            Width of the main causal transformer.
+        num_hidden_layers (`int`, *optional*, defaults to 4):
+            Number of decoder blocks in the main transformer.
+        num_attention_heads (`int`, *optional*, defaults to 4):
+            Attention heads in the main transformer.
+        intermediate_size (`int`, *optional*, defaults to 1024):
+            MLP width of the main transformer.
+        max_position_embeddings (`int`, *optional*, defaults to 1024):
+            Context length in codec frames (1024 frames = 13.65 s at 75 frames/s); learned absolute positions.
+        activation_function (`str`, *optional*, defaults to `"gelu_new"`):
+            MLP activation (a key of `transformers.activations.ACT2FN`).
+        dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on embeddings and residual branches.
+        attention_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on attention probabilities.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-5):
+            Epsilon of every LayerNorm.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialisation; residual output projections are scaled by
+            `1/sqrt(2 * num_layers)` as in GPT-2.
+        tie_word_embeddings (`bool`, *optional*, defaults to `False`):
+            Tie the output head to the code embedding (only possible when `token_embedding_size == hidden_size`).
+        use_cache (`bool`, *optional*, defaults to `True`):
+            Whether `forward` returns the key/value cache by default.
+        codec_sampling_rate (`int`, *optional*, defaults to 24000):
+            Sampling rate of the codec whose codes the model reads.
+        codec_hop_length (`int`, *optional*, defaults to 320):
+            Samples per codec frame (75 frames/s at 24 kHz): the model's time grid.
+        pad_token_id / bos_token_id / eos_token_id (`int`, *optional*):
+            Special ids. Codec streams have none; generation stops on length.
+
+    Example:
+
+    ```python
+    >>> from whisper_gpt_hf import WhisperGPTConfig, WhisperGPTForCausalLM
+    >>> config = WhisperGPTConfig.from_preset("hybrid-4m")
+    >>> model = WhisperGPTForCausalLM(config)
+    >>> round(model.num_parameters() / 1e6, 2)
+    3.79
+    ```
+    """
+
+    model_type = "whisper_gpt"
+    keys_to_ignore_at_inference = ["cache"]
+
+    def __init__(
+        self,
+        vocab_size: int = 1024,
+        n_mels: int = 64,
+        use_spectrogram: bool = True,
+        spectrogram_hidden_size: int = 32,
+        spectrogram_num_layers: int = 2,
+        spectrogram_num_heads: int = 2,
+        spectrogram_intermediate_size: int = 128,
+        token_embedding_size: int = 32,
+        fusion: str = "concat",
+        hidden_size: int = 256,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 1024,
+        max_position_embeddings: int = 1024,
+        activation_function: str = "gelu_new",
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        tie_word_embeddings: bool = False,
+        use_cache: bool = True,
+        codec_sampling_rate: int = 24000,
+        codec_hop_length: int = 320,
+        pad_token_id: int | None = None,
+        bos_token_id: int | None = None,
+        eos_token_id: int | None = None,
+        **kwargs,
+    ):
+        self.vocab_size = vocab_size
+        self.n_mels = n_mels
+        self.use_spectrogram = use_spectrogram
+        self.spectrogram_hidden_size = spectrogram_hidden_size
+        self.spectrogram_num_layers = spectrogram_num_layers
+        self.spectrogram_num_heads = spectrogram_num_heads
+        self.spectrogram_intermediate_size = spectrogram_intermediate_size
+        self.token_embedding_size = token_embedding_size
+        self.fusion = fusion
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.max_position_embeddings = max_position_embeddings
+        self.activation_function = activation_function
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.tie_word_embeddings = tie_word_embeddings
+        self.use_cache = use_cache
+        self.codec_sampling_rate = codec_sampling_rate
+        self.codec_hop_length = codec_hop_length
+        self.pad_token_id = pad_token_id
+        self.bos_token_id = bos_token_id
+        self.eos_token_id = eos_token_id
+        super().__init__(**kwargs)
+        self.validate_architecture()
+
+    def validate_architecture(self) -> None:
+        """Raise a `ValueError` naming the field for any inconsistent architectural choice."""
+        if self.fusion != "concat":
+            raise ValueError(f"fusion={self.fusion!r} is not supported; WHISPER-GPT fuses by 'concat'.")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+            )
+        if self.use_spectrogram and self.spectrogram_hidden_size % self.spectrogram_num_heads:
+            raise ValueError(
+                f"spectrogram_hidden_size ({self.spectrogram_hidden_size}) must be divisible by "
+                f"spectrogram_num_heads ({self.spectrogram_num_heads})."
+            )
+        if self.tie_word_embeddings and self.token_embedding_size != self.hidden_size:
+            raise ValueError(
+                "tie_word_embeddings=True needs token_embedding_size == hidden_size "
+                f"(got {self.token_embedding_size} and {self.hidden_size})."
+            )
+        for name in ("vocab_size", "n_mels", "hidden_size", "num_hidden_layers", "max_position_embeddings",
+                     "codec_sampling_rate", "codec_hop_length", "token_embedding_size"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+
+    @property
+    def fused_input_size(self) -> int:
+        """Channels of the fused per-frame input before the projection to `hidden_size`."""
+        return self.token_embedding_size + (self.spectrogram_hidden_size if self.use_spectrogram else 0)
+
+    @property
+    def frame_rate(self) -> float:
+        """Codec frames (model positions) per second."""
+        return self.codec_sampling_rate / self.codec_hop_length
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "WhisperGPTConfig":
+        """Build one of the paper's models: `"hybrid-4m"`, `"gpt-s"` or `"gpt-l"`; keyword overrides win."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+__all__ = ["WhisperGPTConfig", "PRESETS"]

@@ -1,0 +1,441 @@
+"""WHISPER-GPT: a decoder-only audio LM over EnCodec coarse codes with an optional causal log-mel branch.
+
+Position t is codec frame t. The hybrid model embeds code t (`token_embedding_size` channels), runs the mel slice
+sequence through a few causal decoder blocks (`spectrogram_hidden_size` channels), concatenates the two per frame
+(early fusion), projects to `hidden_size` and runs the main causal transformer, which predicts code t + 1.
+The token-only GPT baseline is the same code path without the spectrogram branch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.masking_utils import create_causal_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from .configuration_whisper_gpt import WhisperGPTConfig
+from .generation_whisper_gpt import features_for_generation_step
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+):
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
+class WhisperGPTAttention(nn.Module):
+    """Causal multi-head self-attention; used by both the spectrogram blocks and the main decoder."""
+
+    def __init__(self, config: WhisperGPTConfig, hidden_size: int, num_heads: int, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx  # index into the shared cache (decoder first, then spectrogram blocks)
+        self.num_heads = num_heads
+        self.head_dim = hidden_size // num_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.is_causal = True
+        self.num_key_value_groups = 1
+        self.qkv_proj = nn.Linear(hidden_size, 3 * hidden_size)
+        self.out_proj = nn.Linear(hidden_size, hidden_size)
+        self.out_proj.is_residual_projection = True  # see _init_weights
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, length, _ = hidden_states.shape
+        qkv = self.qkv_proj(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(batch, length, -1)
+        return self.out_proj(attn_output), attn_weights
+
+
+class WhisperGPTMLP(nn.Module):
+    def __init__(self, config: WhisperGPTConfig, hidden_size: int, intermediate_size: int):
+        super().__init__()
+        self.fc_in = nn.Linear(hidden_size, intermediate_size)
+        self.fc_out = nn.Linear(intermediate_size, hidden_size)
+        self.fc_out.is_residual_projection = True  # see _init_weights
+        self.act = ACT2FN[config.activation_function]
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc_out(self.act(self.fc_in(hidden_states)))
+
+
+class WhisperGPTBlock(GradientCheckpointingLayer):
+    """Pre-LayerNorm transformer block (GPT-2 layout): x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(
+        self, config: WhisperGPTConfig, hidden_size: int, num_heads: int, intermediate_size: int, layer_idx: int
+    ):
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = WhisperGPTAttention(config, hidden_size, num_heads, layer_idx)
+        self.ln_mlp = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = WhisperGPTMLP(config, hidden_size, intermediate_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attn_output, attn_weights = self.self_attn(self.ln_attn(hidden_states), attention_mask, cache=cache, **kwargs)
+        hidden_states = hidden_states + self.dropout(attn_output)
+        hidden_states = hidden_states + self.dropout(self.mlp(self.ln_mlp(hidden_states)))
+        return hidden_states, attn_weights
+
+
+class WhisperGPTSpectrogramEncoder(nn.Module):
+    """The lightweight causal decoder blocks over mel slices: [B, T, n_mels] -> [B, T, spectrogram_hidden_size]."""
+
+    def __init__(self, config: WhisperGPTConfig):
+        super().__init__()
+        width = config.spectrogram_hidden_size
+        self.input_proj = nn.Linear(config.n_mels, width)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, width)
+        self.dropout = nn.Dropout(config.dropout)
+        # Their cache slots come after the main decoder's, so `cache.get_seq_length()` (layer 0) is the decoder's.
+        self.layers = nn.ModuleList(
+            WhisperGPTBlock(
+                config,
+                width,
+                config.spectrogram_num_heads,
+                config.spectrogram_intermediate_size,
+                layer_idx=config.num_hidden_layers + i,
+            )
+            for i in range(config.spectrogram_num_layers)
+        )
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+
+    def forward(self, input_features, position_ids, attention_mask, cache=None, **kwargs) -> torch.Tensor:
+        hidden_states = self.input_proj(input_features) + self.embed_positions(position_ids)
+        hidden_states = self.dropout(hidden_states)
+        for layer in self.layers:
+            hidden_states, _ = layer(hidden_states, attention_mask=attention_mask, cache=cache, **kwargs)
+        return self.norm(hidden_states)
+
+
+class WhisperGPTPreTrainedModel(PreTrainedModel):
+    config_class = WhisperGPTConfig
+    config: WhisperGPTConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["WhisperGPTBlock"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_compile_fullgraph = False  # forward validates inputs with data-dependent checks
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # transformers writes auto_map only for the class being saved; remote-code users need both heads.
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map.setdefault("AutoModel", "modeling_whisper_gpt.WhisperGPTModel")
+        auto_map.setdefault("AutoModelForCausalLM", "modeling_whisper_gpt.WhisperGPTForCausalLM")
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            # GPT-2's scheme: projections that write into the residual stream get std / sqrt(2 * n_layers), so the
+            # stream's variance does not grow with depth.
+            if getattr(module, "is_residual_projection", False):
+                std = std / math.sqrt(2 * self.config.num_hidden_layers)
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+
+class WhisperGPTModel(WhisperGPTPreTrainedModel):
+    """The WHISPER-GPT trunk: fused inputs -> causal transformer -> final hidden states (no LM head)."""
+
+    def __init__(self, config: WhisperGPTConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.token_embedding_size)
+        self.spectrogram_encoder = WhisperGPTSpectrogramEncoder(config) if config.use_spectrogram else None
+        # The fused input is projected only when its width differs from the decoder's (never for GPT presets).
+        fused = config.fused_input_size
+        self.input_proj = nn.Linear(fused, config.hidden_size) if fused != config.hidden_size else None
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(
+            WhisperGPTBlock(config, config.hidden_size, config.num_attention_heads, config.intermediate_size, i)
+            for i in range(config.num_hidden_layers)
+        )
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    @property
+    def num_cache_layers(self) -> int:
+        return self.config.num_hidden_layers + (self.config.spectrogram_num_layers if self.config.use_spectrogram else 0)
+
+    @staticmethod
+    def _check_ids_shape(input_ids) -> None:
+        if input_ids is None:
+            raise ValueError("input_ids (coarse codec codes, shape [batch, frames]) are required.")
+        if input_ids.ndim != 2:
+            raise ValueError(f"input_ids must be [batch, frames], got shape {tuple(input_ids.shape)}.")
+
+    def _check_inputs(self, input_ids, input_features, position_ids) -> None:
+        # Value checks read tensors back to the host; on an accelerator, skip them for single-frame cached steps
+        # so that generation does not synchronise every step (the prompt is still checked).
+        check_values = input_ids.device.type == "cpu" or input_ids.shape[1] > 1
+        if check_values and input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
+            raise ValueError(
+                f"input_ids hold codes outside the codebook [0, {self.config.vocab_size}): min {int(input_ids.min())}, "
+                f"max {int(input_ids.max())}. Pass the codec's first-codebook codes (processor(...)['input_ids'])."
+            )
+        if check_values and int(position_ids.max()) >= self.config.max_position_embeddings:
+            raise ValueError(
+                f"Position {int(position_ids.max())} is past the context of {self.config.max_position_embeddings} "
+                f"frames ({self.config.max_position_embeddings / self.config.frame_rate:.2f} s); shorten the input."
+            )
+        if not self.config.use_spectrogram:
+            return  # the token-only baseline ignores input_features, so one batch can feed both models
+        if input_features is None:
+            raise ValueError(
+                "This hybrid WHISPER-GPT model (use_spectrogram=True) needs input_features [batch, frames, n_mels] "
+                "aligned with input_ids; compute both with WhisperGPTProcessor(audio=...)."
+            )
+        expected = (*input_ids.shape, self.config.n_mels)
+        if tuple(input_features.shape) != expected:
+            raise ValueError(
+                f"input_features has shape {tuple(input_features.shape)} but input_ids {tuple(input_ids.shape)} needs "
+                f"{expected}: one mel slice of {self.config.n_mels} channels per code. Features and codes of one clip "
+                "must come from the same audio (the processor aligns them)."
+            )
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        input_features: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `[batch, frames]`): coarse EnCodec codes.
+            input_features (`torch.FloatTensor` of shape `[batch, frames, n_mels]`): causal log-mel slices aligned
+                with `input_ids`; required when `config.use_spectrogram`, ignored otherwise.
+            attention_mask (`torch.Tensor` of shape `[batch, past + frames]`): 1 for real frames, 0 for padding.
+            position_ids (`torch.LongTensor` of shape `[batch, frames]`): defaults to the cache length onward.
+            cache (`Cache`): a `DynamicCache` holding keys/values of the decoder and the spectrogram blocks.
+        """
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        if self.gradient_checkpointing and self.training:
+            use_cache = False
+        legacy_cache = kwargs.pop("past_key_values", None)  # the 4.x name; honoured rather than silently dropped
+        cache = cache if cache is not None else legacy_cache
+        self._check_ids_shape(input_ids)
+
+        if use_cache and cache is None:
+            cache = DynamicCache()
+        if cache is not None:
+            # generate() sizes a DynamicCache from num_hidden_layers; add the spectrogram blocks' slots.
+            while len(cache.layers) < self.num_cache_layers:
+                cache.layers.append(DynamicLayer())
+        if position_ids is None:
+            past_seen = cache.get_seq_length() if cache is not None else 0
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] + past_seen
+        self._check_inputs(input_ids, input_features, position_ids)
+
+        token_embeds = self.embed_tokens(input_ids)
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=token_embeds,
+            attention_mask=attention_mask,
+            cache=cache,
+            position_ids=position_ids,
+        )
+        if self.spectrogram_encoder is not None:
+            spec = self.spectrogram_encoder(
+                input_features.to(token_embeds.dtype), position_ids, causal_mask, cache=cache, **kwargs
+            )
+            fused = torch.cat([token_embeds, spec], dim=-1)  # early fusion by concatenation
+        else:
+            fused = token_embeds
+        if self.input_proj is not None:
+            fused = self.input_proj(fused)
+        hidden_states = self.dropout(fused + self.embed_positions(position_ids))
+
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            hidden_states, attn_weights = layer(hidden_states, attention_mask=causal_mask, cache=cache, **kwargs)
+            if output_attentions:
+                all_attentions += (attn_weights,)
+        hidden_states = self.norm(hidden_states)
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
+
+        return BaseModelOutputWithPast(
+            last_hidden_state=hidden_states,
+            cache=cache if use_cache else None,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+        )
+
+
+class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
+    """WHISPER-GPT with its next-code head; `labels` are shifted inside (position t predicts code t + 1)."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: WhisperGPTConfig):
+        super().__init__(config)
+        self.model = WhisperGPTModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        input_features: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        logits_to_keep: int = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        r"""
+        labels (`torch.LongTensor` of shape `[batch, frames]`): usually `input_ids` with padding set to -100; the
+            shift happens inside, so the loss is the mean NLL (nats) of code t+1 given frames <= t.
+        logits_to_keep (`int`): if > 0, only the last `logits_to_keep` positions get logits (generation).
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            input_features=input_features,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if logits_to_keep > 0:
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        logits = self.lm_head(hidden_states)
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.LongTensor,
+        next_sequence_length: int | None = None,
+        input_features: torch.FloatTensor | None = None,
+        spectrogram_feedback=None,
+        **kwargs,
+    ):
+        """Adds the mel slices of the positions this step feeds: from the prompt's `input_features` where they exist,
+        else computed from the generated codes by `spectrogram_feedback` (codec decode -> the same mel front end)."""
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids, next_sequence_length=next_sequence_length, **kwargs
+        )
+        if self.config.use_spectrogram:
+            model_inputs["input_features"] = features_for_generation_step(
+                input_ids, input_features, spectrogram_feedback, next_sequence_length
+            )
+        return model_inputs
+
+
+__all__ = ["WhisperGPTPreTrainedModel", "WhisperGPTModel", "WhisperGPTForCausalLM"]
