@@ -81,11 +81,15 @@ def run_demo(args: argparse.Namespace) -> dict:
         "token-only": WhisperGPTForCausalLM.from_pretrained(str(require(DEMO_GPT, "The demo token-only model"))).eval(),
     }
     test = load_audio_dataset(str(require(CORPUS_SMALL, "The small corpus")), split=args.split)
+    scored = test
     if args.max_test_clips:
-        test = test.select(range(min(args.max_test_clips, len(test))))
+        # Half from each end of the split: the corpus is stored grouped by category, so both categories stay.
+        n, head = len(test), args.max_test_clips // 2
+        tail = args.max_test_clips - head
+        scored = test.select(sorted(set(range(min(head, n))) | set(range(max(0, n - tail), n))))
 
     window = min(m.config.max_position_embeddings for m in models.values())
-    prepared, report = prepare_dataset(test, processor, window_frames=min(args.window_frames, window),
+    prepared, report = prepare_dataset(scored, processor, window_frames=min(args.window_frames, window),
                                        desc="Encoding the test split")
     print(report.summary())
     results = []
