@@ -274,5 +274,43 @@ def test_help_lists_the_flags(capsys):
                  "--batch-size", "--learning-rate", "--warmup-steps", "--weight-decay", "--gradient-accumulation-steps",
                  "--max-grad-norm", "--mixed-precision", "--gradient-checkpointing", "--eval-every", "--save-every",
                  "--save-total-limit", "--seed", "--window-frames", "--train-split", "--eval-split", "--resume",
-                 "--config"):
+                 "--config", "--lora-r", "--lora-alpha", "--lora-target-modules"):
         assert flag in text, flag
+
+
+def test_lora_fine_tuning_trains_only_adapters_resumes_and_saves_a_merged_model(workspace, tmp_path):
+    """`--lora-r 4` from a saved tiny model: only the adapters train (far fewer trainable parameters, LoRA-only
+    optimizer state), a checkpoint resumes, and the output folder is a plain merged model: no `lora_` keys, loads
+    with `from_pretrained`, and differs from the start model only in the adapted linear layers."""
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    from whisper_gpt_hf import WhisperGPTForCausalLM
+
+    start = tmp_path / "start"
+    torch.manual_seed(0)
+    WhisperGPTForCausalLM(tiny_config(max_position_embeddings=64)).save_pretrained(start)
+    out = tmp_path / "lora"
+    common = ["--dataset", str(workspace / "data"), "--model", str(start), "--processor", str(workspace / "processor"),
+              "--output-dir", str(out), "--lora-r", "4", "--lora-alpha", "8", "--batch-size", "2",
+              "--window-frames", "32", "--min-frames", "8", "--learning-rate", "1e-2", "--warmup-steps", "0",
+              "--seed", "7", "--log-every", "1", "--save-every", "2", "--data-cache-dir", str(workspace / "cache"),
+              "--eval-split", "", "--report-to", "none"]
+    run_cli([*common, "--max-steps", "2"])
+    checkpoint = load_file(str(out / "checkpoint-2" / "model.safetensors"))
+    assert any("lora_" in key for key in checkpoint)  # the checkpoint holds the PEFT-wrapped model
+    run_cli([*common, "--max-steps", "4", "--resume"])  # Accelerate load_state into the wrapped model
+
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["step"] == 4 and 0 < summary["num_trainable_parameters"] < summary["num_parameters"] / 4
+    train, _ = read_metrics(out)
+    assert sorted(train) == [1, 2, 3, 4] and all(math.isfinite(r["train/loss"]) for r in train.values())
+
+    saved = load_file(str(out / "model.safetensors"))
+    assert saved and not [key for key in saved if "lora_" in key or "base_layer" in key]
+    before = WhisperGPTForCausalLM.from_pretrained(start).state_dict()
+    merged = WhisperGPTForCausalLM.from_pretrained(out).state_dict()
+    assert merged.keys() == before.keys()
+    adapted = ("qkv_proj.weight", "out_proj.weight", "fc_in.weight", "fc_out.weight")
+    changed = {k for k in before if not torch.equal(before[k], merged[k])}
+    assert changed and all(k.endswith(adapted) for k in changed), sorted(changed)  # only the merged LoRA layers

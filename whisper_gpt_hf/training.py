@@ -7,6 +7,8 @@
     accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m whisper_gpt_hf.cli train ...  # 2 CPU procs
     # continue after a crash or kill: same command plus --resume
     whisper-gpt train ... --output-dir runs/h4m --resume
+    # LoRA fine-tuning (needs peft): only the adapters train; the saved model has them merged in
+    whisper-gpt train --dataset ... --model runs/h4m --lora-r 8 --lora-alpha 16 --output-dir runs/h4m-lora
 
 Flags and a JSON run config (`--config run.json`, keys = the flag names with underscores) fill the same dataclasses
 (`HfArgumentParser`); a flag set to something other than its default wins over the JSON file.
@@ -62,6 +64,17 @@ class ModelArguments:
     )
     model_overrides: str | None = field(
         default=None, metadata={"help": 'JSON object of config overrides, e.g. \'{"dropout": 0.0}\'.'}
+    )
+    lora_r: int = field(
+        default=0,
+        metadata={"help": "LoRA rank (needs `peft`): train only low-rank adapters, merged into the saved model. "
+                          "0: full fine-tuning."},
+    )
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
+    lora_target_modules: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated module names given LoRA adapters. Default: qkv_proj,out_proj,fc_in,fc_out "
+                          "(peft_utils.DEFAULT_TARGET_MODULES)."},
     )
 
 
@@ -247,6 +260,18 @@ def build_model(model_args: ModelArguments, processor, window_frames: int):
         raise ValueError(f"--window-frames {window_frames} exceeds the model's context of "
                          f"{config.max_position_embeddings} frames; lower it.")
     return model
+
+
+def wrap_lora(model, model_args: ModelArguments):
+    """`model` wrapped in LoRA adapters (`peft_utils.apply_lora`) when `--lora-r` > 0, else unchanged."""
+    if model_args.lora_r <= 0:
+        return model
+    from .peft_utils import apply_lora
+
+    targets = None
+    if model_args.lora_target_modules:
+        targets = [name.strip() for name in model_args.lora_target_modules.split(",") if name.strip()]
+    return apply_lora(model, r=model_args.lora_r, alpha=model_args.lora_alpha, target_modules=targets or None)
 
 
 def load_data(data_args: DataArguments, processor, accelerator, output_dir: str):
@@ -493,6 +518,14 @@ def parameter_checksum(model) -> float:
 
 def save_final(accelerator, model, processor, output_dir: str) -> None:
     accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    if hasattr(unwrapped, "merge_and_unload"):  # LoRA: merge the adapters, save a plain WhisperGPT checkpoint
+        merged = unwrapped.merge_and_unload()
+        if accelerator.is_main_process:
+            merged.save_pretrained(output_dir)
+            processor.save_pretrained(output_dir)
+        accelerator.wait_for_everyone()
+        return
     state_dict = accelerator.get_state_dict(model)  # gathers shards under FSDP / ZeRO-3; on every rank
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(output_dir, state_dict=state_dict)
@@ -516,6 +549,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
         raise ValueError("Pass --dataset and --output-dir (or set them in the --config JSON).")
     os.makedirs(args.output_dir, exist_ok=True)
     accelerator = build_accelerator(args)
+    if model_args.lora_r > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise ValueError("--lora-r is supported on one device and with DDP, not FSDP / DeepSpeed (the final merge "
+                         "needs the whole model on one rank).")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("whisper_gpt_hf").setLevel(logging.INFO if accelerator.is_local_main_process else logging.WARNING)
     checkpoints = list_checkpoints(args.output_dir)
@@ -539,8 +575,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
             model.activation_checkpointing_enable({"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = wrap_lora(model, model_args)  # after checkpointing is set up, before the optimizer collects parameters
     model.train()
-    optimizer = build_optimizer(model, args)
+    optimizer = build_optimizer(model, args)  # only requires_grad parameters: with LoRA, the adapters alone
     scheduler = build_scheduler(optimizer, args)
     train_dl, eval_dl, sampler = build_dataloaders(train_dataset, eval_dataset, args, model.config.use_spectrogram)
     if eval_dl is not None:
@@ -558,8 +595,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
     elif args.resume:
         logger.info("No checkpoint in %s to resume from: starting at step 0.", args.output_dir)
     num_params = accelerator.unwrap_model(model).num_parameters()
-    logger.info("%s parameters, %d train windows, %d micro-batches/epoch/process", f"{num_params:,}",
-                len(train_dataset), len(train_dl))
+    num_trainable = sum(p.numel() for p in accelerator.unwrap_model(model).parameters() if p.requires_grad)
+    logger.info("%s parameters (%s trainable), %d train windows, %d micro-batches/epoch/process",
+                f"{num_params:,}", f"{num_trainable:,}", len(train_dataset), len(train_dl))
     if args.report_to == "tensorboard":
         hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
                    for k, v in {**asdict(model_args), **asdict(data_args), **asdict(args)}.items()}
@@ -597,7 +635,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
                             {"max_steps": args.max_steps, "next_lr": optimizer.param_groups[0]["lr"]})
 
     summary: dict[str, Any] = {"step": state.step, "num_processes": accelerator.num_processes,
-                               "num_parameters": num_params, **eval_metrics}
+                               "num_parameters": num_params,
+                               "num_trainable_parameters": num_trainable, **eval_metrics}
     if accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
         # Replicas must agree after training; a mismatch means a broken data-parallel setup.
         checksum = torch.tensor([parameter_checksum(accelerator.unwrap_model(model))], dtype=torch.float64,
@@ -651,6 +690,7 @@ __all__ = [
     "train",
     "train_batches",
     "train_step",
+    "wrap_lora",
 ]
 
 if __name__ == "__main__":
