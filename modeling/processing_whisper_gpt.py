@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModel, BatchFeature, ProcessorMixin
 from transformers.modeling_utils import PreTrainedAudioTokenizerBase
 
-from .feature_extraction_whisper_gpt import WhisperGPTFeatureExtractor
+from .feature_extraction_whisper_gpt import WhisperGPTFeatureExtractor  # noqa: F401  (copied with the processor for remote code)
 
 AUDIO_TOKENIZER_SUBFOLDER = "audio_tokenizer"
 _HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision")

@@ -20,16 +20,6 @@ from whisper_gpt_hf.evaluation import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning threads stall badly on a busy shared CPU
-    (measured here: a 15-step LoRA run took 26 s with 2 threads under load, 0.6 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # Windows of different lengths (masking must be right) in two categories.
 WINDOW_LENGTHS = [40, 7, 23, 40, 2, 31, 16, 40, 11, 29]
 

@@ -11,20 +11,9 @@ from dataclasses import asdict
 import datasets
 import numpy as np
 import pytest
-import torch
 
 from helpers import SR, test_audio, tiny_processor
 from whisper_gpt_hf.cli import main
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning threads stall badly on a busy shared CPU
-    (measured here: a 15-step LoRA run took 26 s with 2 threads under load, 0.6 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 PRESETS = ["hybrid-4m", "gpt-s", "gpt-l"]

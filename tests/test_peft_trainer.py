@@ -18,16 +18,6 @@ from whisper_gpt_hf.peft_utils import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning threads stall badly on a busy shared CPU
-    (measured here: a 15-step LoRA run took 26 s with 2 threads under load, 0.6 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _batch(seed: int = 0, batch: int = 2, frames: int = 24):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, 64, (batch, frames), generator=g)
