@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from whisper_gpt_hf.conversion.convert_encodec_checkpoint import CheckpointKeyError as _KeyErrorBase
 from whisper_gpt_hf.conversion.convert_encodec_checkpoint import (
     CheckpointReadError,
     ConversionError,
@@ -44,21 +45,15 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 RUN_CONFIG_NAME = "run_config.json"  # written by `whisper-gpt train` into its output_dir
 
 
-class CheckpointKeyError(ConversionError):
+class CheckpointKeyError(_KeyErrorBase):
     """The checkpoint's keys do not match the WHISPER-GPT model built from the run's config (every key is named)."""
 
     def __init__(self, unexpected: list[str], missing: list[str], mismatched: list[str], source: str = "checkpoint"):
-        self.unexpected, self.missing, self.mismatched = unexpected, missing, mismatched
-        lines = [f"{source} does not match the WhisperGPTForCausalLM built from the run's config:"]
-        if unexpected:
-            lines.append(f"  {len(unexpected)} unexpected key(s): " + ", ".join(unexpected))
-        if missing:
-            lines.append(f"  {len(missing)} missing key(s): " + ", ".join(missing))
-        if mismatched:
-            lines.append(f"  {len(mismatched)} key(s) with the wrong shape: " + ", ".join(mismatched))
-        if any("lora_" in k for k in unexpected):
-            lines.append("  (LoRA keys: merge the adapters into the base model before publishing)")
-        super().__init__("\n".join(lines))
+        hints = ("  (LoRA keys: merge the adapters into the base model before publishing)",) if any(
+            "lora_" in k for k in unexpected) else ()
+        super().__init__(unexpected, missing, mismatched,
+                         title=f"{source} does not match the WhisperGPTForCausalLM built from the run's config:",
+                         hints=hints)
 
 
 def find_weights_file(checkpoint_dir: str | os.PathLike, model_index: int = 0) -> Path:

@@ -131,16 +131,23 @@ class CheckpointReadError(ConversionError):
 class CheckpointKeyError(ConversionError):
     """The checkpoint's keys do not match the model: unexpected, missing or wrongly shaped keys (all are named)."""
 
-    def __init__(self, unexpected: list[str], missing: list[str], mismatched: list[str]):
+    def __init__(
+        self,
+        unexpected: list[str],
+        missing: list[str],
+        mismatched: list[str],
+        title: str = "the checkpoint does not match the EnCodec model:",
+        hints: tuple[str, ...] = (),
+    ):
         self.unexpected, self.missing, self.mismatched = unexpected, missing, mismatched
-        lines = ["the checkpoint does not match the EnCodec model:"]
+        lines = [title]
         if unexpected:
             lines.append(f"  {len(unexpected)} unexpected key(s): " + ", ".join(unexpected))
         if missing:
             lines.append(f"  {len(missing)} missing key(s): " + ", ".join(missing))
         if mismatched:
             lines.append(f"  {len(mismatched)} key(s) with the wrong shape: " + ", ".join(mismatched))
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join([*lines, *hints]))
 
 
 class ParityError(ConversionError):
