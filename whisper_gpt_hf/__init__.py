@@ -12,6 +12,7 @@ from transformers import (
     AutoProcessor,
 )
 
+from . import modeling
 from .modeling import (
     PRESETS,
     WhisperGPTConfig,
@@ -45,16 +46,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = [
-    "PRESETS",
-    "WhisperGPTConfig",
-    "WhisperGPTFeatureExtractor",
-    "WhisperGPTForCausalLM",
-    "WhisperGPTModel",
-    "WhisperGPTPreTrainedModel",
-    "WhisperGPTProcessor",
-    "WhisperGPTSpectrogramFeedback",
-    "causal_log_mel_spectrogram",
-    "continue_audio",
-    "num_codec_frames",
-]
+__all__ = list(modeling.__all__)  # the public API is the modeling folder's
