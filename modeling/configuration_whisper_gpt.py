@@ -44,6 +44,23 @@ PRESETS: dict[str, dict] = {
 }
 
 
+FUSION_BALANCES = ("layernorm", "scale_spectrogram", "none")
+
+# The type of every architectural field (checked on load: a JSON string "false" is truthy, "128" breaks shapes).
+_INT, _BOOL, _FLOAT, _STR = (int,), (bool,), (int, float), (str,)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("vocab_size", "n_mels", "spectrogram_hidden_size", "spectrogram_num_layers",
+                     "spectrogram_num_heads", "spectrogram_intermediate_size", "token_embedding_size", "hidden_size",
+                     "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
+                     "codec_sampling_rate", "codec_hop_length"), _INT),
+    **dict.fromkeys(("use_spectrogram", "tie_word_embeddings", "use_cache"), _BOOL),
+    **dict.fromkeys(("dropout", "attention_dropout", "layer_norm_eps", "initializer_range"), _FLOAT),
+    **dict.fromkeys(("fusion", "fusion_balance", "activation_function"), _STR),
+}
+_FIELD_EXAMPLES = {_INT: "a JSON integer such as 4", _BOOL: "true or false, unquoted", _FLOAT: "a JSON number such as 0.1",
+                   _STR: "a quoted string"}
+
+
 class WhisperGPTConfig(PretrainedConfig):
     r"""
     Configuration of a WHISPER-GPT model: a decoder-only transformer over EnCodec coarse codes that, in its hybrid form,
@@ -75,6 +92,17 @@ class WhisperGPTConfig(PretrainedConfig):
         fusion (`str`, *optional*, defaults to `"concat"`):
             How the spectrogram and token views are combined: `"concat"` (early fusion, as in the paper) is the only
             supported value.
+        fusion_balance (`str`, *optional*, defaults to `"layernorm"`):
+            How the two fused streams are brought to a comparable scale, so that the main transformer can use both
+            from the first step (invariant 6 of the design brief). Only used when `use_spectrogram=True`.
+
+            - `"layernorm"`: a LayerNorm on the code embedding, so it enters the fusion at unit RMS like the
+              spectrogram branch (which ends in a LayerNorm).
+            - `"scale_spectrogram"`: the spectrogram branch's final LayerNorm gain starts at `initializer_range`, so
+              it enters at the code embedding's scale (an initialisation choice; no extra parameters).
+            - `"none"`: the first build's fusion (code embedding std 0.02 next to a unit-RMS branch, ~50x apart).
+              A saved config *without* this key loads as `"none"`, so checkpoints made before the field existed
+              keep their exact logits.
         hidden_size (`int`, *optional*, defaults to 256):
             Width of the main causal transformer.
         num_hidden_layers (`int`, *optional*, defaults to 4):
@@ -132,6 +160,7 @@ class WhisperGPTConfig(PretrainedConfig):
         spectrogram_intermediate_size: int = 128,
         token_embedding_size: int = 32,
         fusion: str = "concat",
+        fusion_balance: str = "layernorm",
         hidden_size: int = 256,
         num_hidden_layers: int = 4,
         num_attention_heads: int = 4,
@@ -160,6 +189,7 @@ class WhisperGPTConfig(PretrainedConfig):
         self.spectrogram_intermediate_size = spectrogram_intermediate_size
         self.token_embedding_size = token_embedding_size
         self.fusion = fusion
+        self.fusion_balance = fusion_balance
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         self.num_attention_heads = num_attention_heads
@@ -182,8 +212,11 @@ class WhisperGPTConfig(PretrainedConfig):
 
     def validate_architecture(self) -> None:
         """Raise a `ValueError` naming the field for any inconsistent architectural choice."""
+        self._validate_types()
         if self.fusion != "concat":
             raise ValueError(f"fusion={self.fusion!r} is not supported; WHISPER-GPT fuses by 'concat'.")
+        if self.fusion_balance not in FUSION_BALANCES:
+            raise ValueError(f"fusion_balance={self.fusion_balance!r} is not supported; choose one of {FUSION_BALANCES}.")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
@@ -202,6 +235,33 @@ class WhisperGPTConfig(PretrainedConfig):
                      "codec_sampling_rate", "codec_hop_length", "token_embedding_size"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+
+    def _validate_types(self) -> None:
+        """Each field has the type its docstring gives (a JSON `"false"` is not `False`); counts are positive."""
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(self, name, None)
+            ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+            if not ok:
+                wanted = " or ".join(k.__name__ for k in kinds)
+                raise ValueError(f"config field {name} must be {wanted}, got {type(value).__name__} {value!r}; "
+                                 f"write {_FIELD_EXAMPLES[kinds]} in config.json.")
+            if kinds is _INT and value <= 0:
+                raise ValueError(f"config field {name} must be positive, got {value!r}.")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"config field {name} must lie in [0, 1), got {getattr(self, name)!r}.")
+        from transformers.activations import ACT2FN
+
+        if self.activation_function not in ACT2FN:
+            raise ValueError(f"config field activation_function={self.activation_function!r} is not a transformers "
+                             "activation; use e.g. 'gelu_new' or 'gelu' (transformers.activations.ACT2FN).")
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        # A config saved before `fusion_balance` existed describes the first build's fusion: keep its logits.
+        if config_dict.get("model_type", cls.model_type) == cls.model_type and "fusion_balance" not in config_dict:
+            config_dict = {**config_dict, "fusion_balance": "none"}
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def fused_input_size(self) -> int:

@@ -287,21 +287,21 @@ def plot_position_nll(results: Sequence[EvalResult], path: str, title: str | Non
 
 def evaluate_command(args: argparse.Namespace) -> int:
     from . import data
-    from .generate import load_model_and_processor
-    from .modeling import WhisperGPTForCausalLM
+    from .loading import check_model_processor, load_model, load_model_and_processor
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, processor = load_model_and_processor(args.model, args.processor, args.device)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    if args.max_windows is not None and args.max_windows < 1:
+        raise ValueError(f"--max-windows must be >= 1, got {args.max_windows}; leave it out to score every window.")
+    model, processor, processor_source = load_model_and_processor(args.model, args.processor, args.device)
+    print(f"processor: {processor_source}", file=sys.stderr)
     models = [(args.model, model)]
     for path in args.compare or []:
-        models.append((path, WhisperGPTForCausalLM.from_pretrained(path).to(args.device).eval()))
-    for path, m in models:
-        if m.config.vocab_size != processor.audio_tokenizer.config.codebook_size:
-            raise ValueError(
-                f"{path} reads {m.config.vocab_size} codes but the processor's codec has "
-                f"{processor.audio_tokenizer.config.codebook_size}: evaluate with the processor it was trained with."
-            )
+        models.append((path, load_model(path, args.device)))
+    for path, m in models[1:]:
+        check_model_processor(m, processor, path)  # --compare models are scored with the first model's processor
     window = min(args.window_frames, *(m.config.max_position_embeddings for _, m in models))
 
     raw = data.load_audio_dataset(args.dataset, split=args.split, audio_column=args.audio_column,
@@ -310,7 +310,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raw, processor, audio_column=args.audio_column, window_frames=window, min_frames=min(args.min_frames, window),
         category_column=args.category_column, desc=f"prepare {args.split}", progress=not args.json,
     )
-    if args.max_windows:
+    if args.max_windows is not None:
         prepared = prepared.select(range(min(args.max_windows, len(prepared))))
     print(report.summary(), file=sys.stderr)
 
@@ -324,10 +324,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
         plot_position_nll(results, args.plot_positions, title=f"{args.dataset} [{args.split}]")
     if args.json:
         print(json.dumps({"dataset": args.dataset, "split": args.split, "window_frames": window,
-                          "results": [r.to_dict() for r in results]}, indent=2))
+                          "processor": processor_source, "results": [r.to_dict() for r in results]}, indent=2))
     else:
         print(f"{args.dataset} [{args.split}]: {len(prepared)} windows of <= {window} frames; scored: positions 1..L-1 "
               "of each window (the same codes for every model)")
+        print(f"processor: {processor_source}")
         print(results_table(results, markdown=False))
         if args.plot_positions:
             print(f"Wrote {args.plot_positions}")

@@ -2,40 +2,53 @@
 
     whisper-gpt generate --model hub/whisper-gpt-demo-hybrid --prompt in.wav --seconds 3 --output out.wav --seed 0
 
-The processor (feature extractor + codec) is loaded from the model folder when it has one, else from `--processor`,
-else the embedded default (`hub/whisper-gpt-processor`). Same seed, same audio.
+The processor (feature extractor + codec) is `--processor` when given, else the model's own (its folder or Hub repo
+has a `processor_config.json`), else the embedded default (`hub/whisper-gpt-processor`); the output line says which.
+The model is loaded strictly (`loading.load_model`: missing, unexpected or non-finite weights are refused). The WAV
+is written atomically and never over the prompt. Same seed, same audio.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 import torch
 
-from .assets import PROCESSOR_DEFAULT
 from .audio_io import load_audio, save_audio
-from .modeling import WhisperGPTForCausalLM, WhisperGPTProcessor, continue_audio
+from .loading import load_model_and_processor
+from .modeling import continue_audio
 
 
-def load_model_and_processor(model_path: str, processor_path: str | None = None, device: str = "cpu"):
-    """Load a checkpoint and the processor that belongs to it (folder's own, explicit, or the embedded default)."""
-    model = WhisperGPTForCausalLM.from_pretrained(model_path).to(device).eval()
-    if processor_path is None:
-        own = os.path.join(model_path, "processor_config.json")
-        processor_path = model_path if os.path.isfile(own) else str(PROCESSOR_DEFAULT)
-    processor = WhisperGPTProcessor.from_pretrained(processor_path)
-    processor.audio_tokenizer.to(device)
-    return model, processor
+def check_paths(prompt: str, output: str) -> None:
+    """Refuse an `--output` that would overwrite the `--prompt` or that is a folder, before any work is done."""
+    if not os.path.exists(prompt):
+        raise FileNotFoundError(f"--prompt {prompt} does not exist; pass an audio file to continue.")
+    if os.path.isdir(output):
+        raise IsADirectoryError(f"--output {output} is a folder; pass a file name, e.g. {os.path.join(output, 'out.wav')}.")
+    same = os.path.exists(output) and os.path.samefile(prompt, output)
+    if same or os.path.abspath(prompt) == os.path.abspath(output):
+        raise ValueError(f"--output {output} is the --prompt file: it would be overwritten. Pass another --output.")
+
+
+def check_seconds(seconds: float, prompt_seconds: float | None) -> None:
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"--seconds must be a positive number of seconds to generate, got {seconds}.")
+    if prompt_seconds is not None and (not math.isfinite(prompt_seconds) or prompt_seconds <= 0):
+        raise ValueError(f"--prompt-seconds must be a positive number of seconds (the prompt's start to keep), "
+                         f"got {prompt_seconds}; leave it out to use the whole prompt.")
 
 
 def generate_file(args: argparse.Namespace) -> int:
+    check_paths(args.prompt, args.output)
+    check_seconds(args.seconds, args.prompt_seconds)
     # One thread by default: per-frame codec decodes of small models lose more to thread spin-waits than they gain.
     torch.set_num_threads(args.threads or 1)
-    model, processor = load_model_and_processor(args.model, args.processor, args.device)
+    model, processor, processor_source = load_model_and_processor(args.model, args.processor, args.device)
     prompt = load_audio(args.prompt, processor.sampling_rate)
     if args.prompt_seconds is not None:
-        prompt = prompt[: int(args.prompt_seconds * processor.sampling_rate)]
+        prompt = prompt[: max(1, int(args.prompt_seconds * processor.sampling_rate))]
     audio = continue_audio(
         model,
         processor,
@@ -50,7 +63,8 @@ def generate_file(args: argparse.Namespace) -> int:
     save_audio(args.output, audio, processor.sampling_rate)
     print(
         f"Wrote {args.output}: {len(prompt) / processor.sampling_rate:.2f} s prompt + {args.seconds:.2f} s "
-        f"continuation ({'hybrid with spectrogram feedback' if model.config.use_spectrogram else 'token-only'})."
+        f"continuation ({'hybrid with spectrogram feedback' if model.config.use_spectrogram else 'token-only'}; "
+        f"processor: {processor_source})."
     )
     return 0
 
