@@ -151,6 +151,7 @@ class WhisperGPTSpectrogramEncoder(nn.Module):
             for i in range(config.spectrogram_num_layers)
         )
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.norm.is_spectrogram_output = True  # see _init_weights (fusion_balance="scale_spectrogram")
 
     def forward(self, input_features, position_ids, attention_mask, cache=None, **kwargs) -> torch.Tensor:
         hidden_states = self.input_proj(input_features) + self.embed_positions(position_ids)
@@ -194,7 +195,10 @@ class WhisperGPTPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=std)
         elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
+            if getattr(module, "is_spectrogram_output", False) and self.config.fusion_balance == "scale_spectrogram":
+                init.constant_(module.weight, std)  # balanced by scale: the branch starts at the code embedding's std
+            else:
+                init.ones_(module.weight)
             init.zeros_(module.bias)
 
 
@@ -205,6 +209,12 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.token_embedding_size)
         self.spectrogram_encoder = WhisperGPTSpectrogramEncoder(config) if config.use_spectrogram else None
+        # Balanced early fusion (config.fusion_balance): the code embedding enters at unit RMS, like the branch.
+        self.token_norm = (
+            nn.LayerNorm(config.token_embedding_size, eps=config.layer_norm_eps)
+            if config.use_spectrogram and config.fusion_balance == "layernorm"
+            else None
+        )
         # The fused input is projected only when its width differs from the decoder's (never for GPT presets).
         fused = config.fused_input_size
         self.input_proj = nn.Linear(fused, config.hidden_size) if fused != config.hidden_size else None
@@ -320,6 +330,8 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
             spec = self.spectrogram_encoder(
                 input_features.to(token_embeds.dtype), position_ids, causal_mask, cache=cache, **kwargs
             )
+            if self.token_norm is not None:
+                token_embeds = self.token_norm(token_embeds)
             fused = torch.cat([token_embeds, spec], dim=-1)  # early fusion by concatenation
         else:
             fused = token_embeds

@@ -31,6 +31,7 @@ import shlex
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 
 from .evaluation import (
@@ -78,6 +79,9 @@ class ExperimentConfig:
     learning_rate: float = 1e-3
     warmup_steps: int = FULL_RUN["warmup_steps"]
     seed: int = 0
+    # Several seeds (initialisation and data order): every preset is trained once per seed into
+    # OUTPUT/models/seed-S/PRESET and the table shows the mean and spread. None: the single `seed`, OUTPUT/models/PRESET.
+    seeds: list[int] | None = None
     processor: str | None = None
     dataset_config: str | None = None
     audio_column: str = "audio"
@@ -95,6 +99,10 @@ class ExperimentConfig:
     mixed_precision: str | None = None
     report_to: str = FULL_RUN["report_to"]
     data_cache_dir: str | None = None  # default OUTPUT/prepared
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(self.seeds) if self.seeds else [self.seed]
 
     @property
     def frames_per_model(self) -> int:
@@ -119,6 +127,8 @@ def canonical_command(config: ExperimentConfig) -> str:
             argv += ["--" + key.replace("_", "-"), str(value)]
     if config.eval_split != defaults.eval_split:
         argv += ["--eval-split", config.eval_split or ""]
+    if config.seeds:
+        argv += ["--seeds", *map(str, config.seeds)]
     if config.model_overrides:
         argv += ["--model-overrides", json.dumps(config.model_overrides, separators=(",", ":"))]
     return shlex.join(argv)
@@ -197,12 +207,24 @@ def prepare_splits(config: ExperimentConfig, data_args, processor) -> dict:
     return prepared
 
 
-def train_preset(config: ExperimentConfig, preset: str, data_args) -> tuple[str, bool]:
-    """Train one preset into `OUTPUT/models/PRESET` (skip if finished, resume if checkpointed).
+def run_dir(config: ExperimentConfig, preset: str, seed: int) -> str:
+    """`OUTPUT/models/PRESET` for a single-seed experiment, `OUTPUT/models/seed-S/PRESET` with `seeds`."""
+    if config.seeds:
+        return os.path.join(config.output_dir, "models", f"seed-{seed}", preset)
+    return os.path.join(config.output_dir, "models", preset)
+
+
+def run_name(config: ExperimentConfig, preset: str, seed: int) -> str:
+    return f"{preset} seed {seed}" if config.seeds else preset
+
+
+def train_preset(config: ExperimentConfig, preset: str, data_args, seed: int | None = None) -> tuple[str, bool]:
+    """Train one preset with one seed into `run_dir(...)` (skip if finished, resume if checkpointed).
     Returns the folder and whether a finished run was reused."""
     from .training import ModelArguments, WhisperGPTTrainingArguments, list_checkpoints, train
 
-    out = os.path.join(config.output_dir, "models", preset)
+    seed = config.seed if seed is None else seed
+    out = run_dir(config, preset, seed)
     summary_path = os.path.join(out, "training_summary.json")
     if os.path.isfile(summary_path) and os.path.isfile(os.path.join(out, "config.json")):
         with open(summary_path) as f:
@@ -214,11 +236,11 @@ def train_preset(config: ExperimentConfig, preset: str, data_args) -> tuple[str,
                                 model_overrides=json.dumps(overrides) if overrides else None)
     args = WhisperGPTTrainingArguments(
         output_dir=out, max_steps=config.max_steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps, seed=config.seed, log_every=config.log_every, eval_every=config.eval_every,
+        warmup_steps=config.warmup_steps, seed=seed, log_every=config.log_every, eval_every=config.eval_every,
         save_every=config.save_every, mixed_precision=config.mixed_precision, report_to=config.report_to,
         resume=bool(list_checkpoints(out)),
     )
-    logger.info("Training %s for %d steps (seed %d) into %s", preset, config.max_steps, config.seed, out)
+    logger.info("Training %s for %d steps (seed %d) into %s", preset, config.max_steps, seed, out)
     train(model_args, data_args, args)
     return out, False
 
@@ -275,6 +297,35 @@ def paper_table(results: list[EvalResult], categories: list[str]) -> str:
     return "\n".join(lines)
 
 
+def seed_table(results: list[EvalResult], config: ExperimentConfig, categories: list[str]) -> str:
+    """The paper's layout over several seeds: per category and preset, NLL mean ± sample standard deviation over the
+    seeds (and each seed's NLL), accuracy mean, PPL of the mean NLL; then the relative NLL difference of every other
+    preset against the first one, per seed."""
+    by_preset: dict[str, list[EvalResult]] = {}
+    for r in results:
+        by_preset.setdefault(r.name.split(" seed ")[0], []).append(r)
+    presets = list(by_preset)
+    header = ["data"] + [f"{p} ({format_params(by_preset[p][0].num_parameters)})" for p in presets]
+    if len(presets) > 1:
+        header += [f"{p} vs {presets[0]}" for p in presets[1:]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for cat in categories:
+        cells = []
+        stats = {}
+        for p in presets:
+            nll = np.array([r.rows()[cat].nll for r in by_preset[p]])
+            acc = np.array([r.rows()[cat].accuracy for r in by_preset[p]])
+            sd = float(nll.std(ddof=1)) if len(nll) > 1 else 0.0
+            stats[p] = nll
+            seeds = ", ".join(f"{x:.3f}" for x in nll)
+            cells.append(f"{nll.mean():.3f} ± {sd:.3f} ({seeds}) / {100 * acc.mean():.2f} % / {np.exp(nll.mean()):.2f}")
+        for p in presets[1:]:
+            rel = 100 * (stats[p] / stats[presets[0]] - 1)
+            cells.append(f"{rel.mean():+.1f} % ({', '.join(f'{x:+.1f}' for x in rel)})")
+        lines.append("| " + " | ".join([f"{cat} NLL / acc / PPL"] + cells) + " |")
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.2f} h"
@@ -286,19 +337,22 @@ def write_report(config: ExperimentConfig, results: list[EvalResult], prepared: 
     test_set, test_report = prepared[config.test_split]
     categories = sorted({c for r in results for c in r.per_category}) + ["all"]
     train_windows = len(prepared[config.train_split][0])
+    seeds = ", ".join(map(str, config.seed_list))
     budget = (f"{config.max_steps} steps x {config.batch_size} windows x {config.window_frames} frames = "
               f"{config.frames_per_model:,} frames per model ({_duration(config.frames_per_model / 75)} of audio; "
               f"{train_windows} training windows), AdamW lr {config.learning_rate:g}, {config.warmup_steps} warmup "
-              f"steps, cosine decay, seed {config.seed}")
+              f"steps, cosine decay, seed{'s' if config.seeds else ''} {seeds}")
     scored = (f"{results[0].num_tokens:,} codes in {len(test_set)} windows of <= {config.window_frames} frames "
               f"(positions 1..L-1 of each window; " + ", ".join(
                   f"{k}: {v.num_tokens:,}" for k, v in results[0].per_category.items()) + ")")
     md = [
         f"# WHISPER-GPT experiment: {config.dataset}",
         "",
-        "NLL in nats per coarse token, top-1 accuracy, PPL = exp(NLL), on the test split; lower NLL is better.",
+        "NLL in nats per coarse token, top-1 accuracy, PPL = exp(NLL), on the test split; lower NLL is better."
+        + (" Over seeds: NLL mean ± standard deviation (each seed's NLL in brackets), mean accuracy, PPL of the mean"
+           " NLL; the last column is the relative NLL difference per seed." if config.seeds else ""),
         "",
-        paper_table(results, categories),
+        seed_table(results, config, categories) if config.seeds else paper_table(results, categories),
         "",
         "Every model was scored on the same codes: " + scored + ".",
         "",
@@ -336,7 +390,7 @@ def write_report(config: ExperimentConfig, results: list[EvalResult], prepared: 
         "config": asdict(config),
         "budget": {"max_steps": config.max_steps, "batch_size": config.batch_size,
                    "window_frames": config.window_frames, "frames_per_model": config.frames_per_model,
-                   "train_windows": train_windows, "seed": config.seed},
+                   "train_windows": train_windows, "seed": config.seed, "seeds": config.seed_list},
         "dataset": config.dataset,
         "split": config.test_split,
         "window_frames": config.window_frames,
@@ -371,19 +425,21 @@ def run_experiment(config: ExperimentConfig, command: str | None = None) -> tupl
     test_set = prepared[config.test_split][0]
 
     runs, seconds = {}, {}
-    for preset in config.presets:
-        started = time.time()
-        runs[preset], reused = train_preset(config, preset, data_args)
-        seconds[preset] = None if reused else time.time() - started
+    for seed in config.seed_list:
+        for preset in config.presets:
+            name = run_name(config, preset, seed)
+            started = time.time()
+            runs[name], reused = train_preset(config, preset, data_args, seed)
+            seconds[name] = None if reused else time.time() - started
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = []
-    for preset, run_dir in runs.items():
-        model = WhisperGPTForCausalLM.from_pretrained(run_dir).to(device)
+    for name, folder in runs.items():
+        model = WhisperGPTForCausalLM.from_pretrained(folder).to(device)
         result = evaluate_model(model, test_set, batch_size=config.eval_batch_size,
-                                category_column=config.category_column, name=preset, progress=True)
+                                category_column=config.category_column, name=name, progress=True)
         results.append(result)
-        with open(os.path.join(run_dir, "eval_results.json"), "w") as f:  # what `whisper-gpt publish` reads
+        with open(os.path.join(folder, "eval_results.json"), "w") as f:  # what `whisper-gpt publish` reads
             json.dump({"dataset": config.dataset, "split": config.test_split, "window_frames": config.window_frames,
                        "results": [result.to_dict()]}, f, indent=2)
         del model
@@ -408,7 +464,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         per_preset[preset] = {**base, **shared, **(specific or {})}
     return ExperimentConfig(
         dataset=args.dataset, output_dir=args.output_dir, presets=list(args.presets), learning_rate=args.learning_rate,
-        seed=args.seed, processor=args.processor, dataset_config=args.dataset_config, audio_column=args.audio_column,
+        seed=args.seed, seeds=list(args.seeds) if args.seeds else None, processor=args.processor, dataset_config=args.dataset_config, audio_column=args.audio_column,
         category_column=args.category_column, train_split=args.train_split,
         eval_split=args.eval_split or None, test_split=args.test_split,
         model_overrides={k: v for k, v in per_preset.items() if v}, eval_batch_size=args.eval_batch_size,
@@ -448,6 +504,9 @@ def add_parser(subparsers) -> None:
                      help=f"default {FULL_RUN['report_to']} / {TINY_RUN['report_to']}")
     run.add_argument("--learning-rate", type=float, default=1e-3)
     run.add_argument("--seed", type=int, default=0, help="initialisation and data order seed (the same for all)")
+    run.add_argument("--seeds", type=int, nargs="+", default=None,
+                     help="train every preset once per seed (OUTPUT/models/seed-S/PRESET); the table shows the mean "
+                          "and spread over seeds")
     run.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (a rerun then resumes)")
     run.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None)
     p.add_argument("--model-overrides", default=None,
