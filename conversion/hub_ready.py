@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import yaml
 
-from whisper_gpt_hf.assets import PROCESSOR_DEFAULT, REPO_ROOT
+from whisper_gpt_hf.assets import ASSETS_ROOT, MODEL_CARD_TEMPLATE, PROCESSOR_DEFAULT, REPO_ROOT
 from whisper_gpt_hf.modeling import (
     WhisperGPTConfig,
     WhisperGPTFeatureExtractor,
@@ -49,8 +49,6 @@ from whisper_gpt_hf.modeling import (
     WhisperGPTProcessor,
 )
 from whisper_gpt_hf.modeling.processing_whisper_gpt import AUDIO_TOKENIZER_SUBFOLDER
-
-MODEL_CARD_TEMPLATE = REPO_ROOT / "MODEL_CARD.md"
 
 # auto_map written into config.json: every Auto class a Hub user may call, for the remote-code path.
 AUTO_MAP_CLASSES = {
@@ -257,10 +255,10 @@ def portable_dataset_name(name: str, dataset_ids: Sequence[str] | None = None) -
     same = [d for d in dataset_ids or [] if d.split("/")[-1] == path.name]
     if same:
         return same[0]
-    try:
-        return path.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return path.name
+    for root in (ASSETS_ROOT, REPO_ROOT):  # the embedded folders are named as in the repository (hub/...)
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.name
 
 
 def _select_own_results(evaluation: CardEvaluation, model: WhisperGPTForCausalLM) -> CardEvaluation:

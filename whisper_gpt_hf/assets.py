@@ -1,6 +1,9 @@
 """Where the committed Hub-style folders live (the package's embedded, offline defaults).
 
-They sit in the repository's ``hub/`` folder, each loadable by path with ``from_pretrained`` / ``load_dataset``:
+They sit in the repository's ``hub/`` folder, each loadable by path with ``from_pretrained`` / ``load_dataset``.
+An installed wheel carries the same files as package data in ``whisper_gpt_hf/embedded/`` (``hub/``,
+``MODEL_CARD.md``, ``cards/``); a git checkout (``pip install -e .``) reads them in place. ``ASSETS_ROOT`` is
+whichever of the two this copy of the package has, so the paths below work from any working directory:
 
 - ``hub/whisper-gpt-corpus-small``  a dataset repo (speech + music made by espeak-ng and fluidsynth)
 - ``hub/whisper-gpt-codec-small``   a small EnCodec-architecture codec trained on the corpus (transformers EncodecModel)
@@ -14,8 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HUB_DIR = REPO_ROOT / "hub"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent  # the git checkout (in a wheel install: site-packages, holding none of the assets)
+EMBEDDED_DIR = PACKAGE_DIR / "embedded"  # where the wheel puts them (pyproject.toml, package-data)
+ASSETS_ROOT = EMBEDDED_DIR if (EMBEDDED_DIR / "hub").is_dir() else REPO_ROOT
+HUB_DIR = ASSETS_ROOT / "hub"
+MODEL_CARD_TEMPLATE = ASSETS_ROOT / "MODEL_CARD.md"  # the model card, also the template of every published one
+CARD_TEMPLATES_DIR = ASSETS_ROOT / "cards"  # the codec, processor and dataset card templates
 CORPUS_SMALL = HUB_DIR / "whisper-gpt-corpus-small"
 CODEC_SMALL = HUB_DIR / "whisper-gpt-codec-small"
 PROCESSOR_DEFAULT = HUB_DIR / "whisper-gpt-processor"
@@ -28,8 +36,9 @@ def require(path: Path, what: str) -> Path:
     """Return `path` if it exists, else raise a FileNotFoundError that says how to make it."""
     if not path.exists():
         raise FileNotFoundError(
-            f"{what} not found at {path}. It ships in the repository's hub/ folder: install from a git checkout "
-            "(pip install -e .), or pass an explicit path / Hub repo id."
+            f"{what} not found at {path}. It ships in the repository's hub/ folder and in the wheel "
+            "(whisper_gpt_hf/embedded/): reinstall the package (pip install whisper-gpt-hf, or pip install -e . "
+            "in a git checkout), or pass an explicit path / Hub repo id."
         )
     return path
 
