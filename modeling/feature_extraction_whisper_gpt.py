@@ -17,6 +17,78 @@ def num_codec_frames(num_samples: int, hop_length: int) -> int:
     return math.ceil(num_samples / hop_length)
 
 
+# Float audio is expected in [-1, 1]; far beyond, the mel power overflows float32 (1e30 gave all-NaN features).
+MAX_ABS_SAMPLE = 1e4
+MONO_RULE = (
+    "WHISPER-GPT takes mono clips of shape [samples]: downmix a [samples, channels] array (what soundfile.read "
+    "returns) with audio.mean(axis=1), a [channels, samples] one with audio.mean(axis=0), take audio[0] for a "
+    "[1, samples] clip, and pass a list of 1-D arrays for a batch."
+)
+
+
+def _float_clip(clip: Any, index: int) -> np.ndarray:
+    """One validated float32 mono clip (integer PCM scaled by its dtype range)."""
+    if isinstance(clip, torch.Tensor):
+        clip = clip.detach().cpu()
+        if clip.dtype == torch.bfloat16:  # numpy has no bfloat16
+            clip = clip.float()
+        clip = clip.numpy()
+    elif isinstance(clip, (str, bytes, dict)) or clip is None:
+        hint = (" For a datasets row pass row['audio']['array'] (cast the column to "
+                "datasets.Audio(sampling_rate=24000))." if isinstance(clip, dict) else
+                " Read a file first, e.g. soundfile.read(path)." if isinstance(clip, (str, bytes)) else "")
+        raise ValueError(f"Audio #{index} is a {type(clip).__name__}; pass a numpy array or torch tensor of samples."
+                         + hint)
+    clip = np.asarray(clip)
+    if clip.ndim != 1:
+        raise ValueError(f"Audio #{index} has shape {clip.shape}. {MONO_RULE}")
+    if clip.size == 0:
+        raise ValueError(f"Audio #{index} is empty; pass at least one sample.")
+    if np.issubdtype(clip.dtype, np.integer):
+        info = np.iinfo(clip.dtype)
+        if info.min == 0:
+            raise ValueError(f"Audio #{index} is unsigned {clip.dtype}; pass signed PCM or float audio.")
+        clip = clip.astype(np.float32) / float(-int(info.min))  # int16 -> / 32768
+    elif not np.issubdtype(clip.dtype, np.floating):
+        raise ValueError(f"Audio #{index} has dtype {clip.dtype}; pass float or signed integer PCM.")
+    clip = clip.astype(np.float32, copy=False)
+    if not np.isfinite(clip).all():
+        raise ValueError(
+            f"Audio #{index} contains NaN or infinite samples; clean the signal (e.g. np.nan_to_num) first."
+        )
+    peak = float(np.abs(clip).max())
+    if peak > MAX_ABS_SAMPLE:
+        raise ValueError(
+            f"Audio #{index} has samples up to {peak:.3g}, but float audio lies in [-1, 1]: scale it first (int16 "
+            "values stored as float: divide by 32768; else audio / np.abs(audio).max())."
+        )
+    return clip
+
+
+def as_mono_clips(raw_audio: Any, return_batched: bool = False):
+    """
+    The one input rule of the package's audio entry points (feature extractor, processor, `continue_audio`): one 1-D
+    mono clip, or a list / tuple of 1-D clips (numpy arrays, torch tensors or plain lists of samples). A 2-D or
+    higher array, alone or as a list element, is refused with a `ValueError` that says how to downmix or split it:
+    `[samples, channels]` and `[channels, samples]` cannot be told from a batch safely.
+
+    Returns:
+        a list of float32 1-D clips (integer PCM scaled by its dtype range); with `return_batched=True`,
+        `(clips, batched)`, where `batched` is False for a single clip.
+    """
+    if isinstance(raw_audio, (np.ndarray, torch.Tensor)) and raw_audio.ndim >= 2:
+        raise ValueError(f"Got audio of shape {tuple(raw_audio.shape)}. {MONO_RULE}")
+    batched = isinstance(raw_audio, (list, tuple))
+    if not batched:
+        raw_audio = [raw_audio]
+    elif len(raw_audio) > 0 and all(np.isscalar(x) for x in raw_audio):
+        raw_audio, batched = [np.asarray(raw_audio, dtype=np.float32)], False  # a plain list of samples: one clip
+    if len(raw_audio) == 0:
+        raise ValueError("Got an empty batch; pass at least one clip.")
+    clips = [_float_clip(clip, i) for i, clip in enumerate(raw_audio)]
+    return (clips, batched) if return_batched else clips
+
+
 def causal_log_mel_spectrogram(
     waveform: torch.Tensor,
     mel_filters: torch.Tensor,
@@ -73,9 +145,10 @@ class WhisperGPTFeatureExtractor(SequenceFeatureExtractor):
     Each slice is computed from samples that end at its frame's end (see [`causal_log_mel_spectrogram`]), so features
     of frames `<= t` do not change when audio after frame `t` changes.
 
-    Input conventions: a 1-D array is one clip; a list of 1-D arrays or a 2-D `[batch, samples]` array is a batch.
-    Integer PCM (e.g. int16) is scaled to [-1, 1) by its dtype range. Stereo is refused: downmix first
-    (`audio.mean(axis=0)` for `[channels, samples]`).
+    Input conventions ([`as_mono_clips`]): a 1-D array is one clip, a list of 1-D arrays is a batch. Any 2-D array is
+    refused with a message saying how to fix it: `[samples, channels]` stereo (what `soundfile.read` returns) and
+    `[channels, samples]` cannot be told from a batch safely, so downmix first (`audio.mean(axis=1)` for
+    `[samples, channels]`). Integer PCM (e.g. int16) is scaled to [-1, 1) by its dtype range.
 
     Args:
         feature_size (`int`, *optional*, defaults to 64): mel channels.
@@ -168,39 +241,20 @@ class WhisperGPTFeatureExtractor(SequenceFeatureExtractor):
         return output
 
     # ------------------------------------------------------------------ validation
-    def _as_float_clip(self, clip: Any, index: int) -> np.ndarray:
-        if isinstance(clip, torch.Tensor):
-            clip = clip.detach().cpu().numpy()
-        clip = np.asarray(clip)
-        if clip.ndim == 2 and 1 in clip.shape:
-            clip = clip.reshape(-1)
-        if clip.ndim != 1:
-            raise ValueError(
-                f"Audio #{index} has shape {clip.shape}; WHISPER-GPT takes mono clips of shape [samples]. "
-                "Downmix stereo first, e.g. audio.mean(axis=0) for [channels, samples]."
-            )
-        if clip.size == 0:
-            raise ValueError(f"Audio #{index} is empty; pass at least one sample.")
-        if np.issubdtype(clip.dtype, np.integer):
-            info = np.iinfo(clip.dtype)
-            if info.min == 0:
-                raise ValueError(f"Audio #{index} is unsigned {clip.dtype}; pass signed PCM or float audio.")
-            clip = clip.astype(np.float32) / float(-int(info.min))  # int16 -> / 32768
-        elif not np.issubdtype(clip.dtype, np.floating):
-            raise ValueError(f"Audio #{index} has dtype {clip.dtype}; pass float or signed integer PCM.")
-        clip = clip.astype(np.float32, copy=False)
-        if not np.isfinite(clip).all():
-            raise ValueError(
-                f"Audio #{index} contains NaN or infinite samples; clean the signal (e.g. np.nan_to_num) first."
-            )
-        return clip
-
     def _check_sampling_rate(self, sampling_rate: int | None) -> None:
         if sampling_rate is None:
             warnings.warn(
                 f"No sampling_rate passed to {type(self).__name__}; assuming {self.sampling_rate} Hz. Pass "
                 "`sampling_rate=` to catch silent mismatches.",
                 stacklevel=3,
+            )
+        elif isinstance(sampling_rate, bool) or not (
+            isinstance(sampling_rate, (int, np.integer))
+            or (isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer())
+        ):
+            raise ValueError(
+                f"sampling_rate must be an integer number of Hz, got {type(sampling_rate).__name__} {sampling_rate!r}; "
+                f"pass sampling_rate={self.sampling_rate}."
             )
         elif int(sampling_rate) != self.sampling_rate:
             raise ValueError(
@@ -212,20 +266,7 @@ class WhisperGPTFeatureExtractor(SequenceFeatureExtractor):
     def to_clips(self, raw_audio: Any, sampling_rate: int | None = None) -> list[np.ndarray]:
         """Validate and normalise any accepted input into a list of float32 mono clips."""
         self._check_sampling_rate(sampling_rate)
-        if isinstance(raw_audio, (np.ndarray, torch.Tensor)) and raw_audio.ndim == 2 and min(raw_audio.shape) > 1:
-            raw_audio = list(raw_audio)  # [batch, samples]
-        elif isinstance(raw_audio, (np.ndarray, torch.Tensor)) and raw_audio.ndim > 2:
-            raise ValueError(
-                f"Got audio of shape {tuple(raw_audio.shape)}; pass one clip [samples], a batch [batch, samples] or a "
-                "list of clips. Downmix multi-channel audio first."
-            )
-        elif not isinstance(raw_audio, (list, tuple)):
-            raw_audio = [raw_audio]
-        elif len(raw_audio) > 0 and np.isscalar(raw_audio[0]):
-            raw_audio = [np.asarray(raw_audio, dtype=np.float32)]  # a plain list of samples is one clip
-        if len(raw_audio) == 0:
-            raise ValueError("Got an empty batch; pass at least one clip.")
-        return [self._as_float_clip(clip, i) for i, clip in enumerate(raw_audio)]
+        return as_mono_clips(raw_audio)
 
     # ------------------------------------------------------------------ call
     def __call__(
@@ -239,7 +280,7 @@ class WhisperGPTFeatureExtractor(SequenceFeatureExtractor):
     ) -> BatchFeature:
         """
         Args:
-            raw_audio: one clip, a list of clips or a `[batch, samples]` array, mono at `sampling_rate`.
+            raw_audio: one 1-D mono clip or a list of them, at `sampling_rate` (see [`as_mono_clips`]).
             sampling_rate: must equal `self.sampling_rate` (24 kHz): there is no silent resampling.
             return_tensors: `"pt"`, `"np"` or `None` (lists of arrays).
             return_attention_mask: defaults to `self.return_attention_mask`.
@@ -274,4 +315,4 @@ class WhisperGPTFeatureExtractor(SequenceFeatureExtractor):
         return BatchFeature(data=data, tensor_type=None)
 
 
-__all__ = ["WhisperGPTFeatureExtractor", "causal_log_mel_spectrogram", "num_codec_frames"]
+__all__ = ["WhisperGPTFeatureExtractor", "as_mono_clips", "causal_log_mel_spectrogram", "num_codec_frames"]

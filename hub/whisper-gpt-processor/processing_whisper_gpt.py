@@ -95,21 +95,28 @@ class WhisperGPTProcessor(ProcessorMixin):
         audio: Any = None,
         sampling_rate: int | None = None,
         return_tensors: str | None = "pt",
+        padding_side: str = "right",
         **kwargs,
     ) -> BatchFeature:
         """
         Args:
-            audio: one mono clip, a list of clips or a `[batch, samples]` array at `sampling_rate` (24 kHz).
+            audio: one 1-D mono clip or a list of them at `sampling_rate` (24 kHz); a 2-D array (stereo, or a
+                stacked batch) is refused with the fix (`as_mono_clips`, the feature extractor's input rule).
             sampling_rate: the audio's rate; a mismatch raises a `ValueError` saying how to resample.
             return_tensors: `"pt"` (default) or `"np"`.
+            padding_side: `"right"` (default: training and evaluation) or `"left"` (generation: every prompt then
+                ends at the last column, so `generate()` continues each clip right after its own last frame).
+                Codes, features and mask are padded alike.
 
         Returns:
-            `BatchFeature` with `input_features`, `input_ids` (right-padded with 0, masked) and `attention_mask`.
+            `BatchFeature` with `input_features`, `input_ids` (padded with 0, masked) and `attention_mask`.
         """
         if audio is None:
             raise ValueError("Pass `audio=` (mono clips at the codec's sampling rate).")
         if return_tensors not in ("pt", "np"):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
         fe = self.feature_extractor
         clips = fe.to_clips(audio, sampling_rate)
         features = fe(clips, sampling_rate=fe.sampling_rate, return_tensors="pt", **kwargs)
@@ -127,13 +134,21 @@ class WhisperGPTProcessor(ProcessorMixin):
             "input_ids": input_ids,
             "attention_mask": features["attention_mask"],
         }
+        if padding_side == "left":  # move each row's padding from its end to its start
+            lengths = data["attention_mask"].sum(-1)
+            width = data["attention_mask"].shape[1]
+            for key, value in data.items():
+                data[key] = torch.stack([torch.roll(row, int(width - n), 0) for row, n in zip(value, lengths)])
         if return_tensors == "np":
             data = {k: v.numpy() for k, v in data.items()}
         return BatchFeature(data=data)
 
     @torch.no_grad()
     def batch_decode(self, codes, attention_mask=None, **kwargs) -> list[np.ndarray]:
-        """Coarse codes `[B, T]` (and optional `[B, T]` mask) -> list of float32 mono clips at the codec rate."""
+        """Coarse codes `[B, T]` (and optional `[B, T]` mask) -> list of float32 mono clips at the codec rate.
+
+        With an `attention_mask` (left or right padding) each row's real frames are decoded alone, exactly as the
+        clip by itself; without one the whole batch is decoded as is."""
         codec = self._require_codec()
         codes = torch.as_tensor(codes)
         if codes.ndim == 1:
@@ -145,11 +160,21 @@ class WhisperGPTProcessor(ProcessorMixin):
             raise ValueError(f"codes must lie in [0, {vocab}) for this codec.")
         device = next(codec.parameters()).device
         hop = self.feature_extractor.hop_length
-        lengths = (
-            [codes.shape[1]] * codes.shape[0] if attention_mask is None else torch.as_tensor(attention_mask).sum(-1).tolist()
-        )
+        if attention_mask is not None:
+            mask = torch.as_tensor(attention_mask).bool()
+            if mask.shape != codes.shape:
+                raise ValueError(f"attention_mask {tuple(mask.shape)} must match codes {tuple(codes.shape)}.")
+            clips = []
+            for row, keep in zip(codes, mask):
+                row = row[keep]
+                if row.numel() == 0:
+                    clips.append(np.zeros(0, dtype=np.float32))
+                    continue
+                audio = codec.decode(row[None, None, None, :].to(device), [None]).audio_values[0, 0]
+                clips.append(audio[: row.numel() * hop].float().cpu().numpy())
+            return clips
         audio = codec.decode(codes[None, :, None, :].to(device), [None]).audio_values[:, 0]
-        return [audio[i, : int(n) * hop].float().cpu().numpy() for i, n in enumerate(lengths)]
+        return [audio[i, : codes.shape[1] * hop].float().cpu().numpy() for i in range(codes.shape[0])]
 
     def decode(self, codes, **kwargs) -> np.ndarray:
         """Coarse codes `[T]` or `[1, T]` -> one float32 mono clip."""

@@ -60,9 +60,10 @@ def test_numpy_torch_and_list_outputs_agree(fe):
     assert isinstance(np_out["input_features"], np.ndarray)
     np.testing.assert_array_equal(np_out["input_features"], pt["input_features"].numpy())
     assert lists["input_features"][1].shape == (int(np.ceil(0.25 * SR / HOP)), 64)
-    # a [batch, samples] array is a batch
-    arr = np.stack([clips[0], clips[0]])
-    assert fe(arr, sampling_rate=SR, return_tensors="pt")["input_features"].shape[0] == 2
+    # a 2-D array is never a batch (the stereo rule, tests/test_stereo_rule.py): a list of clips is
+    with pytest.raises(ValueError, match="pass a list of 1-D arrays for a batch"):
+        fe(np.stack([clips[0], clips[0]]), sampling_rate=SR, return_tensors="pt")
+    assert fe([clips[0], clips[0]], sampling_rate=SR, return_tensors="pt")["input_features"].shape[0] == 2
 
 
 def test_int16_is_scaled_by_dtype_range(fe):
@@ -80,8 +81,8 @@ def test_int16_is_scaled_by_dtype_range(fe):
         (np.array([0.0, np.nan, 0.1], np.float32), {}, "NaN or infinite.*nan_to_num"),
         (np.array([0.0, np.inf], np.float32), {}, "NaN or infinite"),
         (np.zeros(0, np.float32), {}, "empty"),
-        ([np.zeros((2, 1000), np.float32)], {}, r"shape \(2, 1000\).*Downmix stereo.*mean\(axis=0\)"),
-        (np.zeros((1, 2, 1000), np.float32), {}, "Downmix multi-channel"),
+        ([np.zeros((2, 1000), np.float32)], {}, r"Audio #0 has shape \(2, 1000\).*mean\(axis=0\)"),
+        (np.zeros((1, 2, 1000), np.float32), {}, r"shape \(1, 2, 1000\).*mono clips"),
         ([], {}, "empty batch"),
         (np.zeros(100, np.uint8), {}, "unsigned"),
     ],
