@@ -26,7 +26,6 @@ from .assets import CORPUS_SMALL, DEMO_GPT, DEMO_HYBRID, PROCESSOR_DEFAULT, requ
 from .audio_io import save_audio
 from .data import load_audio_dataset, prepare_dataset
 from .evaluation import evaluate_model, plot_position_nll, results_table
-from .modeling import WhisperGPTForCausalLM, WhisperGPTProcessor, continue_audio
 
 
 def pick_prompts(dataset, seconds: float, sampling_rate: int) -> dict[str, np.ndarray]:
@@ -66,6 +65,9 @@ def plot_spectrograms(items: dict[str, tuple[np.ndarray, int]], processor, path:
 
 
 def run_demo(args: argparse.Namespace) -> dict:
+    # here, not at the top: `whisper-gpt demo --help` stays fast
+    from .modeling import WhisperGPTForCausalLM, WhisperGPTProcessor, continue_audio
+
     start = time.time()
     # One thread by default: these models are small, and per-frame codec decodes during generation spend more time
     # spin-waiting for a second thread than computing when anything else runs on the machine (7 ms vs 890 ms per

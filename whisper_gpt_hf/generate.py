@@ -18,7 +18,6 @@ import torch
 
 from .audio_io import load_audio, save_audio
 from .loading import load_model_and_processor
-from .modeling import continue_audio
 
 
 def check_paths(prompt: str, output: str) -> None:
@@ -41,6 +40,8 @@ def check_seconds(seconds: float, prompt_seconds: float | None) -> None:
 
 
 def generate_file(args: argparse.Namespace) -> int:
+    from .modeling import continue_audio  # here, not at the top: `whisper-gpt generate --help` stays fast
+
     check_paths(args.prompt, args.output)
     check_seconds(args.seconds, args.prompt_seconds)
     # One thread by default: per-frame codec decodes of small models lose more to thread spin-waits than they gain.
