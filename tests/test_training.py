@@ -34,8 +34,7 @@ from whisper_gpt_hf.training import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-CHECKPOINT_FILES = ("model.safetensors", "optimizer.bin", "random_states_0.pkl", "custom_checkpoint_0.pkl",
-                    "custom_checkpoint_1.pkl", "trainer_state.json")
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "rng_state_0.safetensors", "trainer_state.json")
 # tiny_config's architecture; vocab_size / n_mels come from the processor (64 codes, 16 mel bins)
 TINY = {k: v for k, v in tiny_config().to_dict().items()
         if k in ("spectrogram_hidden_size", "spectrogram_num_layers", "spectrogram_num_heads",
@@ -169,7 +168,7 @@ def test_two_cpu_processes_train_and_agree(workspace, tmp_path):
     # the saved model is those weights, and training moved them
     saved = WhisperGPTForCausalLM.from_pretrained(out)
     assert parameter_checksum(saved) == pytest.approx(first, rel=1e-12)
-    assert (out / "checkpoint-4" / "random_states_1.pkl").is_file()  # each rank's RNG state is checkpointed
+    assert (out / "checkpoint-4" / "rng_state_1.safetensors").is_file()  # each rank's RNG state is checkpointed
     initial = load_file(str(out / "checkpoint-2" / "model.safetensors"))
     assert not torch.equal(initial["lm_head.weight"], saved.lm_head.weight.detach())
     train, evals = read_metrics(out)

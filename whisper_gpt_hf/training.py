@@ -14,16 +14,21 @@ Flags and a JSON run config (`--config run.json`, keys = the flag names with und
 (`HfArgumentParser`); a flag set to something other than its default wins over the JSON file.
 
 The loop is nanoGPT's, with Accelerate for devices, precision and processes: AdamW (weight decay on matrices only),
-linear warmup then cosine decay to `min_lr_ratio * learning_rate`, gradient accumulation and clipping. Checkpoints are
-`accelerator.save_state` folders written to `checkpoint-N.tmp` and renamed to `checkpoint-N` when complete, so a kill
-at any moment leaves only whole checkpoints; `--resume` loads the newest one. The data order is a function of the
-seed and the step count alone (epoch `e` is the permutation seeded by `seed + e`; the first batches of the resumed
-epoch are skipped), so a resumed run sees exactly the batches the uninterrupted run would have seen. Resuming with a
-different number of processes or batch size continues the step count and schedule but not the exact order.
+linear warmup then cosine decay to `min_lr_ratio * learning_rate`, gradient accumulation and clipping. Checkpoints
+(`checkpointing.py`: safetensors + JSON, never pickles, so resuming cannot run code from the folder) are written to
+`checkpoint-N.tmp` and renamed to `checkpoint-N` when complete, so a kill at any moment leaves only whole checkpoints;
+`--resume` loads the newest one, every random generator included: a resumed run ends with the weights of an
+uninterrupted one, with dropout too. The data order is a function of the seed and the step count alone (epoch `e` is
+the permutation seeded by `seed + e`; the first batches of the resumed epoch are skipped), so a resumed run sees
+exactly the batches the uninterrupted run would have seen. Resuming with a different number of processes or batch
+size continues the step count and schedule but not the exact order.
 
-Outputs in `--output-dir`: the final model (`save_pretrained`) and processor, `checkpoint-N/` folders, TensorBoard
-logs in `logs/`, `metrics.jsonl` (one line per logged step), `preparation_report-<split>.json`, `run_config.json`
-and `training_summary.json` (final step, eval numbers, and a parameter checksum per rank: replicas must agree).
+`--output-dir` must be new or empty unless `--resume` (continue its checkpoints) or `--overwrite-output-dir` (remove
+the previous run's checkpoints, metrics and logs first); a lock file (`.train.lock`) refuses a second run into the
+same folder while one is going. Outputs in `--output-dir`: the final model (`save_pretrained`) and processor,
+`checkpoint-N/` folders, TensorBoard logs in `logs/`, `metrics.jsonl` (one line per logged step),
+`preparation_report-<split>.json`, `run_config.json` and `training_summary.json` (final step, eval numbers, and a
+parameter checksum per rank: replicas must agree).
 """
 
 from __future__ import annotations
@@ -100,6 +105,18 @@ class DataArguments:
         metadata={"help": "Where prepared data is cached and reused ('' to disable)."},
     )
     max_eval_examples: int | None = field(default=None, metadata={"help": "Evaluate on at most this many windows."})
+    prepared: str | None = field(
+        default=None, metadata={"help": "Read the splits from this `whisper-gpt prepare --output-dir` folder instead "
+                                        "of preparing --dataset."}
+    )
+    features_from: Literal["audio", "reconstruction"] = field(
+        default="audio", metadata={"help": "Mel slices of the audio, or of the codec's decode of each clip's own "
+                                           "codes (what generation feeds the model); part of the cache key."}
+    )
+    feature_dtype: Literal["float16", "float32"] = field(
+        default="float16", metadata={"help": "Storage of the prepared mel slices (float16: half the bytes, "
+                                             "relative error <= 2^-11)."}
+    )
 
 
 @dataclass
@@ -125,6 +142,10 @@ class WhisperGPTTrainingArguments:
     log_every: int = field(default=10, metadata={"help": "Log training loss and learning rate every N steps."})
     seed: int = field(default=42, metadata={"help": "Seed for initialisation and data order."})
     resume: bool = field(default=False, metadata={"help": "Continue from the newest checkpoint in --output-dir."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train into a non-empty --output-dir, removing its previous checkpoints, metrics and logs."},
+    )
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
 
@@ -219,31 +240,33 @@ def build_accelerator(args: WhisperGPTTrainingArguments):
 
 
 def load_processor(model_args: ModelArguments):
-    from .assets import default_processor
-    from .modeling import WhisperGPTProcessor
+    """`--processor`, else the `--model`'s own (local or Hub), else the embedded default (`loading.choose_processor`);
+    which one is logged. A model's own processor that fails to load is an error, never a silent fallback."""
+    from .loading import choose_processor
 
-    if model_args.processor:
-        return WhisperGPTProcessor.from_pretrained(model_args.processor)
-    if model_args.model:
-        try:
-            return WhisperGPTProcessor.from_pretrained(model_args.model)
-        except (OSError, ValueError):
-            logger.info("No processor saved with %s; using the embedded default processor.", model_args.model)
-    return default_processor()
+    processor, source = choose_processor(model_args.model, model_args.processor)
+    logger.info("Processor: %s", source)
+    return processor
 
 
 def build_model(model_args: ModelArguments, processor, window_frames: int):
     """A fresh model from `--preset` sized to the processor's codec and mel bins, or a pretrained `--model`."""
     from .modeling import PRESETS, WhisperGPTConfig, WhisperGPTForCausalLM
 
-    overrides = json.loads(model_args.model_overrides) if model_args.model_overrides else {}
+    try:
+        overrides = json.loads(model_args.model_overrides) if model_args.model_overrides else {}
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--model-overrides is not valid JSON ({err}): pass an object such as "
+                         "'{\"dropout\": 0.0}' (double quotes inside single quotes in a shell).") from err
     if not isinstance(overrides, dict):
         raise ValueError(f"--model-overrides must be a JSON object, got {model_args.model_overrides!r}.")
     codec, fe = processor.audio_tokenizer, processor.feature_extractor
     if bool(model_args.model) == bool(model_args.preset):
         raise ValueError("Pass exactly one of --preset (train from scratch) or --model (fine-tune a checkpoint).")
     if model_args.model:
-        model = WhisperGPTForCausalLM.from_pretrained(model_args.model, **overrides)
+        from .loading import load_model
+
+        model = load_model(model_args.model, **overrides).train()  # strict: no missing, unexpected or NaN weights
     else:
         if model_args.preset not in PRESETS:
             raise ValueError(f"Unknown --preset {model_args.preset!r}; choose one of {sorted(PRESETS)}.")
@@ -275,7 +298,8 @@ def wrap_lora(model, model_args: ModelArguments):
 
 
 def load_data(data_args: DataArguments, processor, accelerator, output_dir: str):
-    """Prepare (or reuse from the cache) the train and eval splits; the main process goes first and fills the cache."""
+    """Prepare (or reuse from the cache, or read from `--prepared`) the train and eval splits; with a cache the
+    processes share the encoding, shard by shard, and the main process merges the shards."""
     splits = {"train": data_args.train_split}
     if data_args.eval_split:
         splits["eval"] = data_args.eval_split
@@ -283,9 +307,11 @@ def load_data(data_args: DataArguments, processor, accelerator, output_dir: str)
     codec.to(accelerator.device)  # encode on the GPU when there is one
     prepared = {}
     try:
-        with accelerator.main_process_first():
-            for role, split in splits.items():
-                prepared[role] = prepare_split(data_args, processor, split, accelerator.is_local_main_process)
+        # With a cache every process encodes its own shards (data.prepare_dataset); without, each prepares alone.
+        layout = (dict(process_index=accelerator.process_index, num_processes=accelerator.num_processes)
+                  if data_args.data_cache_dir else {})
+        for role, split in splits.items():
+            prepared[role] = prepare_split(data_args, processor, split, accelerator.is_local_main_process, **layout)
     finally:
         codec.to("cpu")
     datasets_, reports = {}, {}
@@ -304,11 +330,21 @@ def load_data(data_args: DataArguments, processor, accelerator, output_dir: str)
     return datasets_["train"], eval_dataset, reports
 
 
-def prepare_split(data_args: DataArguments, processor, split: str, progress: bool):
-    """One split through `load_audio_dataset` + `prepare_dataset` with the training cache key; `None` if an
-    evaluation split does not exist."""
-    from .data import load_audio_dataset, prepare_dataset, source_cache_key
+def prepare_split(data_args: DataArguments, processor, split: str, progress: bool, process_index: int = 0,
+                  num_processes: int = 1):
+    """One split through `load_audio_dataset` + `prepare_dataset` with the training cache key (or read from
+    `--prepared`); `None` if an evaluation split does not exist."""
+    from .data import load_audio_dataset, load_prepared_split, prepare_dataset, source_cache_key
 
+    if data_args.prepared:
+        try:
+            return load_prepared_split(data_args.prepared, split, processor, data_args.features_from,
+                                       data_args.window_frames)
+        except FileNotFoundError as error:
+            if split == data_args.train_split:
+                raise
+            logger.warning("%s; training without periodic evaluation.", error)
+            return None
     try:
         raw = load_audio_dataset(data_args.dataset, split=split, audio_column=data_args.audio_column,
                                  config_name=data_args.dataset_config, streaming=data_args.streaming,
@@ -324,6 +360,8 @@ def prepare_split(data_args: DataArguments, processor, split: str, progress: boo
         min_frames=data_args.min_frames, batch_size=data_args.preprocessing_batch_size,
         category_column=data_args.category_column, desc=split, id_column=data_args.id_column, cache_dir=cache_dir,
         cache_key=source_cache_key(data_args.dataset, data_args.dataset_config, split), progress=progress,
+        feature_dtype=data_args.feature_dtype, features_from=data_args.features_from, process_index=process_index,
+        num_processes=num_processes,
     )
 
 
@@ -359,12 +397,16 @@ def build_dataloaders(train_dataset, eval_dataset, args: WhisperGPTTrainingArgum
     columns = ["input_ids", "input_features"] if use_spectrogram else ["input_ids"]
     collator = WhisperGPTDataCollator(return_metadata=False)
     sampler = EpochShuffleSampler(len(train_dataset), args.seed)
+    # Each loader draws its worker base seed from its own generator, not the global one that dropout uses: a resumed
+    # run creates one more iterator (mid-epoch) than the uninterrupted run, which would otherwise shift dropout.
     train_dl = DataLoader(train_dataset.with_format("torch", columns=columns), batch_size=args.batch_size,
-                          sampler=sampler, collate_fn=collator, drop_last=True, num_workers=args.num_workers)
+                          sampler=sampler, collate_fn=collator, drop_last=True, num_workers=args.num_workers,
+                          generator=torch.Generator().manual_seed(args.seed))
     eval_dl = None
     if eval_dataset is not None and len(eval_dataset):
         eval_dl = DataLoader(eval_dataset.with_format("torch", columns=columns), batch_size=args.batch_size,
-                             collate_fn=collator, num_workers=args.num_workers)
+                             collate_fn=collator, num_workers=args.num_workers,
+                             generator=torch.Generator().manual_seed(args.seed))
     return train_dl, eval_dl, sampler
 
 
@@ -391,7 +433,7 @@ def build_scheduler(optimizer, args: WhisperGPTTrainingArguments):
 
 
 class TrainState:
-    """The step count, saved in every checkpoint (`accelerator.register_for_checkpointing`)."""
+    """The step count, saved in every checkpoint's trainer_state.json."""
 
     def __init__(self):
         self.step = 0
@@ -469,18 +511,19 @@ def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: int | None, extra: dict) -> str:
-    """`save_state` into `checkpoint-N.tmp`, then rename to `checkpoint-N` in one `os.replace`; rotate old ones."""
+def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: int | None, extra: dict,
+                    model=None, optimizer=None, scheduler=None) -> str:
+    """`checkpointing.save_training_state` into `checkpoint-N.tmp` (trainer_state.json last), then rename to
+    `checkpoint-N` in one `os.replace`; rotate old ones."""
+    from .checkpointing import save_training_state
+
     final = os.path.join(output_dir, f"checkpoint-{step}")
     tmp = final + ".tmp"
     if accelerator.is_main_process and os.path.exists(tmp):
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
-    accelerator.save_state(tmp)  # every rank writes its part (RNG states; shards under FSDP/DeepSpeed)
-    accelerator.wait_for_everyone()
+    save_training_state(accelerator, tmp, model, optimizer, scheduler, {"step": step, **extra})
     if accelerator.is_main_process:
-        with open(os.path.join(tmp, TRAINER_STATE_NAME), "w") as f:
-            json.dump({"step": step, **extra}, f, indent=2)
         if os.path.exists(final):  # only after a crash that rewound past it; the new one replaces it
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -545,26 +588,107 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
     """Run training end to end; returns the final summary (also written to `training_summary.json`)."""
     from accelerate.utils import DistributedType, set_seed
 
-    if not data_args.dataset or not args.output_dir:
-        raise ValueError("Pass --dataset and --output-dir (or set them in the --config JSON).")
+    if not (data_args.dataset or data_args.prepared) or not args.output_dir:
+        raise ValueError("Pass --dataset (or --prepared) and --output-dir (or set them in the --config JSON).")
+    check_output_dir(args)  # every process, before any of them writes
     os.makedirs(args.output_dir, exist_ok=True)
     accelerator = build_accelerator(args)
     if model_args.lora_r > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         raise ValueError("--lora-r is supported on one device and with DDP, not FSDP / DeepSpeed (the final merge "
                          "needs the whole model on one rank).")
+    if args.save_every or args.resume:
+        from .checkpointing import check_supported
+
+        check_supported(accelerator)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("whisper_gpt_hf").setLevel(logging.INFO if accelerator.is_local_main_process else logging.WARNING)
     checkpoints = list_checkpoints(args.output_dir)
     resume_from = checkpoints[-1][1] if args.resume and checkpoints else None
-    if checkpoints and not args.resume:
-        raise ValueError(f"{args.output_dir} already has checkpoints: pass --resume to continue, or use a new "
-                         "--output-dir.")
-    accelerator.wait_for_everyone()  # everyone has chosen the checkpoint before the main process tidies up
-    if accelerator.is_main_process:
-        remove_unfinished(args.output_dir)
-        _end_partial_line(os.path.join(args.output_dir, "metrics.jsonl"))
-        with open(os.path.join(args.output_dir, "run_config.json"), "w") as f:
-            json.dump({**asdict(model_args), **asdict(data_args), **asdict(args)}, f, indent=2)
+    accelerator.wait_for_everyone()  # everyone has checked and chosen the checkpoint before the main process writes
+    lock = OutputDirLock(args.output_dir) if accelerator.is_main_process else None
+    try:
+        if accelerator.is_main_process:
+            if args.overwrite_output_dir and not args.resume:
+                remove_previous_run(args.output_dir)
+            remove_unfinished(args.output_dir)
+            _end_partial_line(os.path.join(args.output_dir, "metrics.jsonl"))
+            with open(os.path.join(args.output_dir, "run_config.json"), "w") as f:
+                json.dump({**asdict(model_args), **asdict(data_args), **asdict(args)}, f, indent=2)
+        return _train(model_args, data_args, args, accelerator, resume_from)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+LOCK_NAME = ".train.lock"
+PREVIOUS_RUN_OUTPUTS = ("metrics.jsonl", "training_summary.json", "run_config.json", "logs")
+
+
+def check_output_dir(args: WhisperGPTTrainingArguments) -> None:
+    """Refuse to mix two runs in one folder: a non-empty `--output-dir` needs `--resume` (continue it) or
+    `--overwrite-output-dir` (replace it), and a finished run without checkpoints has nothing to resume."""
+    if not os.path.isdir(args.output_dir):
+        if os.path.exists(args.output_dir):
+            raise NotADirectoryError(f"--output-dir {args.output_dir} is a file; pass a folder.")
+        return
+    present = sorted(name for name in os.listdir(args.output_dir) if name != LOCK_NAME)
+    if not present or args.overwrite_output_dir:
+        return
+    shown = ", ".join(present[:6]) + (" ..." if len(present) > 6 else "")
+    if not args.resume:
+        what = "has checkpoints" if list_checkpoints(args.output_dir) else "is not empty"
+        raise ValueError(
+            f"--output-dir {args.output_dir} already {what} ({shown}): pass --resume to continue that run, "
+            "--overwrite-output-dir to replace it, or use a new --output-dir."
+        )
+    if not list_checkpoints(args.output_dir) and os.path.isfile(os.path.join(args.output_dir, "training_summary.json")):
+        raise ValueError(
+            f"--output-dir {args.output_dir} holds a finished run without checkpoints: there is nothing to resume. "
+            "Pass --overwrite-output-dir to replace it, or use a new --output-dir."
+        )
+
+
+def remove_previous_run(output_dir: str) -> None:
+    """`--overwrite-output-dir`: delete the previous run's checkpoints, metrics, summary and logs (the model files
+    are replaced by this run's final save), so that nothing of the two runs mixes."""
+    for name in os.listdir(output_dir):
+        path = os.path.join(output_dir, name)
+        if CHECKPOINT_PATTERN.match(name.split(".")[0]) or name in PREVIOUS_RUN_OUTPUTS:
+            logger.warning("--overwrite-output-dir: removing %s", path)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+class OutputDirLock:
+    """An exclusive `flock` on `<output_dir>/.train.lock` for the run's lifetime (the main process holds it). The OS
+    drops it when the process ends, even on kill -9, so a later `--resume` is never blocked by a dead run."""
+
+    def __init__(self, output_dir: str):
+        import fcntl
+
+        self.path = os.path.join(output_dir, LOCK_NAME)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(self._fd)
+            raise RuntimeError(
+                f"Another training run (pid {holder}) is using --output-dir {output_dir} (it holds {self.path}). "
+                "Wait for it to finish, or use another --output-dir."
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+def _train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPTTrainingArguments, accelerator,
+           resume_from: str | None) -> dict[str, Any]:
+    """The run itself, inside `train`'s output-folder checks and lock."""
+    from accelerate.utils import DistributedType, set_seed
 
     set_seed(args.seed)
     processor = load_processor(model_args)
@@ -588,9 +712,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
         raise ValueError(f"{len(train_dataset)} training windows do not fill one batch of {args.batch_size} per "
                          f"process on {accelerator.num_processes} processes; lower --batch-size.")
     state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state)
     if resume_from:
-        accelerator.load_state(resume_from)
+        from .checkpointing import load_training_state
+
+        record = load_training_state(accelerator, resume_from, model, optimizer, scheduler)
+        state.load_state_dict(record)
         logger.info("Resumed from %s at step %d", resume_from, state.step)
     elif args.resume:
         logger.info("No checkpoint in %s to resume from: starting at step 0.", args.output_dir)
@@ -632,7 +758,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
                         eval_metrics["eval/ppl"])
         if args.save_every and step % args.save_every == 0:
             save_checkpoint(accelerator, args.output_dir, step, args.save_total_limit,
-                            {"max_steps": args.max_steps, "next_lr": optimizer.param_groups[0]["lr"]})
+                            {"max_steps": args.max_steps, "next_lr": optimizer.param_groups[0]["lr"]},
+                            model=model, optimizer=optimizer, scheduler=scheduler)
 
     summary: dict[str, Any] = {"step": state.step, "num_processes": accelerator.num_processes,
                                "num_parameters": num_params,
@@ -669,6 +796,7 @@ __all__ = [
     "DataArguments",
     "EpochShuffleSampler",
     "ModelArguments",
+    "OutputDirLock",
     "TrainState",
     "WhisperGPTTrainingArguments",
     "add_parser",
@@ -677,6 +805,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_scheduler",
+    "check_output_dir",
     "evaluate",
     "list_checkpoints",
     "load_data",

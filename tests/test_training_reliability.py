@@ -1,0 +1,142 @@
+"""`whisper-gpt train` reliability (probe rows 4.02, 4.17, 4.18, 5.05; issue 11 items 3, 4, 6): resuming never runs code
+from the checkpoint folder, a resumed run with dropout 0.1 ends bit-identical to an uninterrupted one, a finished
+output folder is never overwritten or appended to by accident, and two runs never share one folder.
+
+Same tiny runs as `test_training.py` (its `workspace` fixture: prepared data cached once per module).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+from test_training import TINY, read_metrics, run_cli, workspace  # noqa: F401  (workspace is a fixture)
+
+from whisper_gpt_hf.checkpointing import CheckpointReadError
+from whisper_gpt_hf.training import OutputDirLock
+
+# 14 windows in batches of 2: 7 steps per epoch, so resuming at step 5 lands mid-epoch (skipped batches).
+STEPS, SAVE = 12, 5
+
+
+def common_args(ws, dropout: float = 0.1) -> list[str]:
+    return [
+        "--dataset", str(ws / "data"), "--preset", "hybrid-4m", "--processor", str(ws / "processor"),
+        "--model-overrides", json.dumps({**TINY, "dropout": dropout}), "--window-frames", "32", "--min-frames", "8",
+        "--batch-size", "2", "--learning-rate", "3e-3", "--warmup-steps", "3", "--log-every", "1",
+        "--data-cache-dir", str(ws / "cache"), "--seed", "7", "--eval-split", "", "--report-to", "none",
+    ]
+
+
+@pytest.fixture(scope="module")
+def reference(workspace, tmp_path_factory):  # noqa: F811
+    """An uninterrupted 12-step run with dropout 0.1, checkpoints at 5 and 10."""
+    out = tmp_path_factory.mktemp("reliability") / "reference"
+    run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--save-every", str(SAVE), "--output-dir", str(out)])
+    return out
+
+
+def checksum(out) -> float:
+    return json.loads((out / "training_summary.json").read_text())["parameter_checksums"][0]
+
+
+def test_resume_with_dropout_is_bit_exact(workspace, reference, tmp_path):  # noqa: F811
+    """Probe 4.02: 218.29 vs 222.44 with dropout 0.1. Every generator is restored, and the data loader draws from its
+    own generator, so the resumed run's dropout masks, losses and final weights are the uninterrupted run's."""
+    out = tmp_path / "resumed"
+    out.mkdir()
+    shutil.copytree(reference / f"checkpoint-{SAVE}", out / f"checkpoint-{SAVE}")
+    run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--save-every", str(SAVE), "--output-dir", str(out),
+             "--resume"])
+    train, ref = read_metrics(out)[0], read_metrics(reference)[0]
+    assert sorted(train) == list(range(SAVE + 1, STEPS + 1))
+    assert [train[s]["train/loss"] for s in train] == [ref[s]["train/loss"] for s in train]  # exactly
+    assert checksum(out) == checksum(reference)
+
+
+class Payload:
+    """Unpickling this writes `marker`: what a malicious checkpoint file would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('code ran')",))
+
+
+PICKLE_NAMES = ("custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl", "random_states_0.pkl", "optimizer.bin",
+                "scheduler.bin", "pytorch_model.bin", "scaler.pt", "sampler.bin")
+
+
+def test_resume_never_unpickles_anything_in_the_checkpoint(workspace, reference, tmp_path):  # noqa: F811
+    """Probe 5.05: Accelerate's load_state ran code from custom_checkpoint_*.pkl. Payloads are planted under every
+    name Accelerate would unpickle, and in place of each of our own files: no code runs, ever; planted extras are
+    ignored, and a replaced file is refused as unreadable."""
+    marker = tmp_path / "MARKER"
+    payload = pickle.dumps(Payload(marker))
+    pickle.loads(payload)  # positive control: the payload is live
+    assert marker.read_text() == "code ran"
+    marker.unlink()
+
+    out = tmp_path / "planted"
+    out.mkdir()
+    ckpt = out / f"checkpoint-{SAVE}"
+    shutil.copytree(reference / f"checkpoint-{SAVE}", ckpt)
+    for name in PICKLE_NAMES:
+        (ckpt / name).write_bytes(payload)
+    run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--save-every", "0", "--output-dir", str(out),
+             "--resume"])
+    assert not marker.exists()
+    assert checksum(out) == checksum(reference)  # the planted files changed nothing
+
+    for name in ("model.safetensors", "optimizer.safetensors", "rng_state_0.safetensors", "trainer_state.json"):
+        broken = tmp_path / f"broken-{name}"
+        broken.mkdir()
+        shutil.copytree(reference / f"checkpoint-{SAVE}", broken / f"checkpoint-{SAVE}")
+        torch.save({"state": Payload(marker)}, broken / f"checkpoint-{SAVE}" / name)  # a pickle under our name
+        with pytest.raises(CheckpointReadError, match=name.split(".")[0]):
+            run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--output-dir", str(broken), "--resume"])
+        assert not marker.exists(), name
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_a_finished_output_dir_is_never_overwritten_or_appended_to(workspace, tmp_path):  # noqa: F811
+    """Probe 4.17: a rerun without checkpoints overwrote model.safetensors and appended to metrics.jsonl."""
+    out = tmp_path / "run"
+    args = [*common_args(workspace), "--max-steps", "2", "--save-every", "0", "--output-dir", str(out)]
+    run_cli(args)
+    model, metrics = md5(out / "model.safetensors"), (out / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match="is not empty.*--resume.*--overwrite-output-dir"):
+        run_cli([*args, "--seed", "8"])
+    with pytest.raises(ValueError, match="finished run without checkpoints: there is nothing to resume"):
+        run_cli([*args, "--resume"])
+    assert md5(out / "model.safetensors") == model and (out / "metrics.jsonl").read_text() == metrics
+
+    run_cli([*args, "--seed", "8", "--overwrite-output-dir"])  # replaced as a whole: nothing of the first run mixes
+    assert md5(out / "model.safetensors") != model
+    train, _ = read_metrics(out)
+    assert sorted(train) == [1, 2] and len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert json.loads((out / "run_config.json").read_text())["seed"] == 8
+
+
+def test_a_second_run_into_a_busy_output_dir_is_refused(workspace, tmp_path):  # noqa: F811
+    """Probe 4.18: two runs into one folder interleaved 402 lines of metrics. The lock is a real flock: a second
+    holder is refused while the first lives; it goes with its holder (kill -9 included: test_training's resume)."""
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = OutputDirLock(str(out))  # a run in progress
+    try:
+        with pytest.raises(RuntimeError, match="Another training run .* is using --output-dir"):
+            run_cli([*common_args(workspace), "--max-steps", "2", "--output-dir", str(out), "--resume"])
+        assert sorted(p.name for p in out.iterdir()) == [".train.lock"]  # the refused run wrote nothing
+    finally:
+        holder.release()
+    run_cli([*common_args(workspace), "--max-steps", "2", "--save-every", "0", "--output-dir", str(out), "--resume"])
+    assert (out / "model.safetensors").is_file()

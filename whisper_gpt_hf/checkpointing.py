@@ -1,0 +1,223 @@
+"""Training checkpoints that cannot carry code: tensors in safetensors, everything else in JSON.
+
+Accelerate's `save_state` / `load_state` pickle the optimizer, the RNG states and every registered object, and
+`load_state` unpickles them with `weights_only=False`: a checkpoint folder from someone else could run any code on
+`--resume`. A checkpoint here is instead
+
+    checkpoint-N/
+        model.safetensors            the (unwrapped) model's state dict, every tensor its own copy
+        optimizer.safetensors        the optimizer's per-parameter tensors, keys `state/<param index>/<name>`
+        rng_state_<rank>.safetensors each process's Python, NumPy, torch and CUDA generator states
+        trainer_state.json           written last (its presence marks the folder complete): step, optimizer
+                                     param_groups and scalar state, scheduler and grad-scaler state, caller extras
+
+and is read back with `safetensors.torch.load_file` and `json.load` only. Nothing is ever unpickled: a `.pkl` /
+`.bin` planted in the folder is ignored, a pickle renamed `*.safetensors` is refused as unreadable.
+
+Exact resume: restoring every generator a training step draws from (dropout on CPU and CUDA, NumPy, Python) makes a
+resumed run's dropout masks those of the uninterrupted run. The data loader must not draw from the global generator
+(give it its own `generator=`), or the extra iterator a resumed run creates mid-epoch would shift the stream.
+
+Implemented for one process and data parallel (DDP), where every rank holds the whole model and optimizer. FSDP and
+DeepSpeed shard them; `check_supported` refuses checkpointing there rather than writing an incomplete state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STATE_FILE = "trainer_state.json"
+RNG_FILE = "rng_state_{}.safetensors"
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint folder that cannot be resumed from (the message names the file and the fix)."""
+
+
+def check_supported(accelerator) -> None:
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise ValueError(
+            f"Checkpoints are safetensors + JSON (never pickles: see the README's security section) and are "
+            f"implemented for one process and DDP, not for {accelerator.distributed_type.value}'s sharded optimizer "
+            "state. Pass --save-every 0 (the final model is still saved), or train with DDP."
+        )
+
+
+def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # Own copies: safetensors refuses tensors that share storage (tied weights), and CPU for the file.
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def _json_ready(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{where} is a {type(value).__name__}, which a JSON training state cannot hold.")
+
+
+# ---------------------------------------------------------------------------------------------------- RNG
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """This process's generator states as (tensors, string metadata) for one safetensors file."""
+    version, python_state, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors = {
+        "python": torch.tensor(python_state, dtype=torch.int64),
+        "numpy": torch.from_numpy(keys.astype(np.int64)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = state
+    meta = {"python_version": str(version), "python_gauss": repr(gauss), "numpy_kind": kind, "numpy_pos": str(pos),
+            "numpy_has_gauss": str(has_gauss), "numpy_cached": repr(float(cached))}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+    gauss = None if meta["python_gauss"] == "None" else float(meta["python_gauss"])
+    random.setstate((int(meta["python_version"]), tuple(int(x) for x in tensors["python"].tolist()), gauss))
+    np.random.set_state((meta["numpy_kind"], tensors["numpy"].numpy().astype(np.uint32), int(meta["numpy_pos"]),
+                         int(meta["numpy_has_gauss"]), float(meta["numpy_cached"])))
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[f"cuda.{i}"] for i in range(len(tensors)) if f"cuda.{i}" in tensors]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+
+
+def _read_safetensors(path: str, metadata: bool = False):
+    if not os.path.isfile(path):
+        raise CheckpointReadError(f"{path} is missing: the checkpoint is incomplete. Resume from an earlier one "
+                                  "(delete this folder) or start a new run.")
+    try:
+        tensors = load_file(path)
+        if not metadata:
+            return tensors
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            return tensors, dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointReadError(f"{path} is not a readable safetensors file ({err}); it was truncated or replaced. "
+                                  "Resume from an earlier checkpoint (delete this folder).") from err
+
+
+# ---------------------------------------------------------------------------------------------------- save / load
+def save_training_state(accelerator, folder: str, model, optimizer, scheduler, extra: dict[str, Any]) -> None:
+    """Write the training state into `folder` (every rank its RNG file, the main process the rest, the JSON last).
+    Call on every process; the caller renames the folder into place once this returns."""
+    check_supported(accelerator)
+    os.makedirs(folder, exist_ok=True)
+    tensors, meta = rng_state()
+    save_file(tensors, os.path.join(folder, RNG_FILE.format(accelerator.process_index)), metadata=meta)
+    state_dict = accelerator.get_state_dict(model, unwrap=True)
+    if accelerator.is_main_process:
+        save_file(_tensors(state_dict), os.path.join(folder, MODEL_FILE), metadata={"format": "pt"})
+        opt = optimizer.state_dict()
+        opt_tensors, scalars = {}, {}
+        for index, per_param in opt["state"].items():
+            for name, value in per_param.items():
+                if isinstance(value, torch.Tensor):
+                    opt_tensors[f"state/{index}/{name}"] = value
+                else:
+                    scalars.setdefault(str(index), {})[name] = value
+        save_file(_tensors(opt_tensors), os.path.join(folder, OPTIMIZER_FILE))
+        scaler = getattr(accelerator, "scaler", None)
+        record = {
+            **extra,
+            "num_processes": accelerator.num_processes,
+            "optimizer": {"param_groups": opt["param_groups"], "scalar_state": scalars},
+            "scheduler": scheduler.state_dict(),
+            "grad_scaler": scaler.state_dict() if scaler is not None else None,
+        }
+        text = json.dumps(_json_ready(record, "trainer_state"), indent=2)
+        with open(os.path.join(folder, STATE_FILE), "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    accelerator.wait_for_everyone()
+
+
+def load_training_state(accelerator, folder: str, model, optimizer, scheduler) -> dict[str, Any]:
+    """Restore what `save_training_state` wrote into the prepared `model`, `optimizer` and `scheduler` and this
+    process's generators; returns the trainer_state.json record. Reads safetensors and JSON only."""
+    check_supported(accelerator)
+    state_path = os.path.join(folder, STATE_FILE)
+    if not os.path.isfile(os.path.join(folder, OPTIMIZER_FILE)) and os.path.isfile(os.path.join(folder, "optimizer.bin")):
+        raise CheckpointReadError(
+            f"{folder} is an Accelerate save_state checkpoint of an earlier version (pickled optimizer and RNG "
+            "states, which resuming will not unpickle: they can carry code). Convert its weights with `whisper-gpt "
+            "convert checkpoint` and fine-tune with --model, or start the run again."
+        )
+    try:
+        with open(state_path) as f:
+            record = json.load(f)
+    except (OSError, ValueError) as err:  # ValueError: not JSON, or not even text
+        raise CheckpointReadError(f"{state_path} is not a readable JSON file ({err}); resume from an earlier "
+                                  "checkpoint (delete this folder).") from err
+    if not isinstance(record, dict) or not {"step", "optimizer", "scheduler"} <= set(record):
+        raise CheckpointReadError(f"{state_path} is not a training state (no step / optimizer / scheduler); resume "
+                                  "from an earlier checkpoint (delete this folder).")
+    unwrapped = accelerator.unwrap_model(model)
+    weights = _read_safetensors(os.path.join(folder, MODEL_FILE))
+    result = unwrapped.load_state_dict(weights, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointReadError(
+            f"{folder}/{MODEL_FILE} does not match the model being trained (missing: {result.missing_keys[:8]}, "
+            f"unexpected: {result.unexpected_keys[:8]}): resume with the same --preset / --model / --model-overrides "
+            "/ LoRA flags as the run that wrote it."
+        )
+    tensors = _read_safetensors(os.path.join(folder, OPTIMIZER_FILE))
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split("/", 2)
+        per_param.setdefault(int(index), {})[name] = value
+    for index, values in record["optimizer"]["scalar_state"].items():
+        per_param.setdefault(int(index), {}).update(values)
+    groups = record["optimizer"]["param_groups"]
+    for group in groups:
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
+    scheduler.load_state_dict(record["scheduler"])
+    scaler = getattr(accelerator, "scaler", None)
+    if scaler is not None and record.get("grad_scaler"):
+        scaler.load_state_dict(record["grad_scaler"])
+    rng_path = os.path.join(folder, RNG_FILE.format(accelerator.process_index))
+    if os.path.isfile(rng_path):
+        set_rng_state(*_read_safetensors(rng_path, metadata=True))
+    else:
+        logger.warning("%s has no RNG state for process %d (it was written by %s processes): the random streams "
+                       "(dropout) continue from the seed, not bit-exactly.", folder, accelerator.process_index,
+                       record.get("num_processes"))
+    accelerator.wait_for_everyone()
+    return record
+
+
+__all__ = [
+    "CheckpointReadError",
+    "check_supported",
+    "load_training_state",
+    "rng_state",
+    "save_training_state",
+    "set_rng_state",
+]
