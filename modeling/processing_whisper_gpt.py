@@ -155,6 +155,8 @@ class WhisperGPTProcessor(ProcessorMixin):
             codes = codes[None]
         if codes.ndim != 2:
             raise ValueError(f"codes must be [batch, frames], got shape {tuple(codes.shape)}.")
+        if codes.shape[0] == 0 or codes.shape[1] == 0:
+            raise ValueError(f"codes of shape {tuple(codes.shape)} hold no frame to decode; pass at least one.")
         vocab = codec.config.codebook_size
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= vocab):
             raise ValueError(f"codes must lie in [0, {vocab}) for this codec.")
@@ -224,7 +226,22 @@ class WhisperGPTProcessor(ProcessorMixin):
         if audio_tokenizer is None and source:
             hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
             if "subfolder" in source:
-                subfolder = "/".join(p for p in (kwargs.get("subfolder", ""), source["subfolder"]) if p)
+                inner = str(source["subfolder"])
+                if os.path.isabs(inner) or ".." in inner.replace("\\", "/").split("/"):
+                    raise ValueError(
+                        f"processor_config.json's codec_source.subfolder {inner!r} leaves the processor folder; it "
+                        f"must be a folder inside it (normally {AUDIO_TOKENIZER_SUBFOLDER!r})."
+                    )
+                subfolder = "/".join(p for p in (kwargs.get("subfolder", ""), inner) if p)
+                local = os.path.join(str(pretrained_model_name_or_path), subfolder)
+                if os.path.isdir(str(pretrained_model_name_or_path)) and not os.path.isfile(
+                    os.path.join(local, "config.json")
+                ):
+                    raise FileNotFoundError(
+                        f"{pretrained_model_name_or_path} is a processor saved with its codec in {subfolder}/, but "
+                        f"{local}/config.json is missing: copy the whole processor folder (save_pretrained writes "
+                        "the codec there), or pass audio_tokenizer=EncodecModel.from_pretrained(...)."
+                    )
                 audio_tokenizer = AutoModel.from_pretrained(
                     pretrained_model_name_or_path, subfolder=subfolder, **hub_kwargs
                 )

@@ -265,3 +265,37 @@ def test_evaluate_max_windows_zero_is_refused():
     args = argparse.Namespace(threads=None, batch_size=8, max_windows=0, model="unused", processor=None)
     with pytest.raises(ValueError, match="--max-windows must be >= 1"):
         evaluate_command(args)
+
+
+# ---------------------------------------------------------------------------------------------------- processor folders
+def test_processor_folder_without_its_codec_says_so(tmp_path):
+    """Probe 3.30: 'Unrecognized model ... Should have a model_type key' for a missing audio_tokenizer/."""
+    import shutil
+
+    from whisper_gpt_hf import WhisperGPTProcessor
+
+    tiny_processor().save_pretrained(tmp_path / "proc")
+    shutil.rmtree(tmp_path / "proc" / "audio_tokenizer")
+    with pytest.raises(FileNotFoundError, match=r"codec in audio_tokenizer/.*config\.json is missing"):
+        WhisperGPTProcessor.from_pretrained(tmp_path / "proc")
+
+
+@pytest.mark.parametrize("subfolder", ["../other/audio_tokenizer", "/etc", "a/../../b"])
+def test_processor_codec_subfolder_cannot_leave_the_folder(tmp_path, subfolder):
+    """Probe 3.36: codec_source.subfolder = '../..' loaded a codec from outside the processor folder."""
+    from whisper_gpt_hf import WhisperGPTProcessor
+
+    tiny_processor().save_pretrained(tmp_path / "proc")
+    tiny_processor().save_pretrained(tmp_path / "other")
+    config_path = tmp_path / "proc" / "processor_config.json"
+    config = json.loads(config_path.read_text())
+    config["codec_source"] = {"subfolder": subfolder}
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="leaves the processor folder"):
+        WhisperGPTProcessor.from_pretrained(tmp_path / "proc")
+
+
+def test_batch_decode_of_zero_frames_is_a_clear_error():
+    """Probe 1.42: 'Kernel size can't be greater than actual input size'."""
+    with pytest.raises(ValueError, match="no frame to decode"):
+        tiny_processor().batch_decode(torch.zeros(1, 0, dtype=torch.long))
