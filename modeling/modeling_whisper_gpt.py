@@ -16,7 +16,7 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, StaticLayer
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
@@ -24,6 +24,8 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_whisper_gpt import WhisperGPTConfig
 from .generation_whisper_gpt import features_for_generation_step
+from .pipeline_whisper_gpt import WhisperGPTAudioContinuationPipeline  # noqa: F401  (copied with the model: remote code)
+from .streamer_whisper_gpt import WhisperGPTAudioStreamer  # noqa: F401  (likewise)
 
 
 def eager_attention_forward(
@@ -172,7 +174,9 @@ class WhisperGPTPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _can_compile_fullgraph = False  # forward validates inputs with data-dependent checks
+    # Value checks (code range, masks, labels) run once per generate() call and, outside generate, in eager forward
+    # only (never while torch.compile traces), so a decode step compiles with fullgraph=True.
+    _can_compile_fullgraph = True
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         # transformers writes auto_map only for the class being saved; remote-code users need both heads.
@@ -180,6 +184,17 @@ class WhisperGPTPreTrainedModel(PreTrainedModel):
         auto_map.setdefault("AutoModel", "modeling_whisper_gpt.WhisperGPTModel")
         auto_map.setdefault("AutoModelForCausalLM", "modeling_whisper_gpt.WhisperGPTForCausalLM")
         self.config.auto_map = auto_map
+        # The audio-continuation pipeline travels with the remote code (pipeline_whisper_gpt.py is copied because
+        # modeling_whisper_gpt imports it), so `pipeline("audio-continuation", model=folder, trust_remote_code=True)`
+        # works without this package.
+        self.config.custom_pipelines = {
+            "audio-continuation": {
+                "impl": "pipeline_whisper_gpt.WhisperGPTAudioContinuationPipeline",
+                "pt": ["AutoModelForCausalLM"],
+                "tf": [],
+                "type": "audio",
+            }
+        }
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -244,21 +259,25 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
             raise ValueError("input_ids (coarse codec codes, shape [batch, frames]) are required.")
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, frames], got shape {tuple(input_ids.shape)}.")
+        if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+            raise ValueError(
+                f"input_ids has shape {tuple(input_ids.shape)}: a batch needs at least one clip of at least one frame."
+            )
 
-    def _check_inputs(self, input_ids, input_features, position_ids) -> None:
-        # Value checks read tensors back to the host; on an accelerator, skip them for single-frame cached steps
-        # so that generation does not synchronise every step (the prompt is still checked).
-        check_values = input_ids.device.type == "cpu" or input_ids.shape[1] > 1
-        if check_values and input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
-            raise ValueError(
-                f"input_ids hold codes outside the codebook [0, {self.config.vocab_size}): min {int(input_ids.min())}, "
-                f"max {int(input_ids.max())}. Pass the codec's first-codebook codes (processor(...)['input_ids'])."
-            )
-        if check_values and int(position_ids.max()) >= self.config.max_position_embeddings:
-            raise ValueError(
-                f"Position {int(position_ids.max())} is past the context of {self.config.max_position_embeddings} "
-                f"frames ({self.config.max_position_embeddings / self.config.frame_rate:.2f} s); shorten the input."
-            )
+    def _check_shapes(self, input_ids, input_features, attention_mask, past_length) -> None:
+        """Shape checks: static under torch.compile, so they stay in forward."""
+        self._check_ids_shape(input_ids)
+        if attention_mask is not None and attention_mask.ndim != 4:  # 4-D: already prepared (generate, static cache)
+            expected = None if past_length is None else past_length + input_ids.shape[1]
+            if attention_mask.ndim != 2 or attention_mask.shape[0] != input_ids.shape[0] or (
+                expected is not None and attention_mask.shape[1] != expected
+            ):
+                raise ValueError(
+                    f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids {tuple(input_ids.shape)} "
+                    f"(with {past_length or 0} cached frames) needs [batch, cached + frames] = "
+                    f"[{input_ids.shape[0]}, {expected if expected is not None else 'cached + frames'}]: 1 for real "
+                    "frames, 0 for padding (processor(...)['attention_mask'])."
+                )
         if not self.config.use_spectrogram:
             return  # the token-only baseline ignores input_features, so one batch can feed both models
         if input_features is None:
@@ -273,6 +292,31 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
                 f"{expected}: one mel slice of {self.config.n_mels} channels per code. Features and codes of one clip "
                 "must come from the same audio (the processor aligns them)."
             )
+
+    def check_input_values(self, input_ids, attention_mask=None, position_ids=None) -> None:
+        """Value checks (they read tensors back to the host): once per generate() call, else in eager forward."""
+        if int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size:
+            raise ValueError(
+                f"input_ids hold codes outside the codebook [0, {self.config.vocab_size}): min {int(input_ids.min())}, "
+                f"max {int(input_ids.max())}. Pass the codec's first-codebook codes (processor(...)['input_ids'])."
+            )
+        if attention_mask is not None and attention_mask.ndim == 2:
+            if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+                raise ValueError("attention_mask must hold only 0 (padding) and 1 (real frames).")
+            empty = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
+            if empty:
+                raise ValueError(
+                    f"attention_mask is all zeros for batch row(s) {empty}: every clip needs at least one real frame."
+                )
+        if position_ids is not None and int(position_ids.max()) >= self.config.max_position_embeddings:
+            raise ValueError(
+                f"Position {int(position_ids.max())} is past the context of {self.config.max_position_embeddings} "
+                f"frames ({self.config.max_position_embeddings / self.config.frame_rate:.2f} s); shorten the input, "
+                "or use continue_audio(...), which slides a window past the context."
+            )
+
+    def _should_check_values(self) -> bool:
+        return not torch.compiler.is_compiling() and not getattr(self, "_values_checked", False)
 
     def forward(
         self,
@@ -309,14 +353,19 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
 
         if use_cache and cache is None:
             cache = DynamicCache()
+        static = cache is not None and len(cache.layers) > 0 and isinstance(cache.layers[0], StaticLayer)
         if cache is not None:
-            # generate() sizes a DynamicCache from num_hidden_layers; add the spectrogram blocks' slots.
+            # generate() sizes its cache from num_hidden_layers; add the spectrogram blocks' slots, of the same kind
+            # (a static cache stays static, and compilable, over all layers).
             while len(cache.layers) < self.num_cache_layers:
-                cache.layers.append(DynamicLayer())
+                cache.layers.append(StaticLayer(max_cache_len=cache.layers[0].max_cache_len) if static else DynamicLayer())
+        past_length = None if static else (cache.get_seq_length() if cache is not None else 0)
         if position_ids is None:
             past_seen = cache.get_seq_length() if cache is not None else 0
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] + past_seen
-        self._check_inputs(input_ids, input_features, position_ids)
+        self._check_shapes(input_ids, input_features, attention_mask, past_length)
+        if self._should_check_values():
+            self.check_input_values(input_ids, attention_mask, position_ids)
 
         token_embeds = self.embed_tokens(input_ids)
         causal_mask = create_causal_mask(
@@ -359,6 +408,11 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
         )
 
 
+# What a saved model's generation_config.json holds (a loaded model keeps its own file's values): top-k sampling, as
+# audio LMs generate (greedy decoding of codes falls into loops), 2 s of continuation (150 frames at 75 frames/s).
+GENERATION_DEFAULTS = {"do_sample": True, "top_k": 50, "temperature": 1.0, "max_new_tokens": 150}
+
+
 class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
     """WHISPER-GPT with its next-code head; `labels` are shifted inside (position t predicts code t + 1)."""
 
@@ -369,6 +423,9 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         self.model = WhisperGPTModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+        if self.generation_config is not None:  # written to generation_config.json on save
+            for key, value in GENERATION_DEFAULTS.items():
+                setattr(self.generation_config, key, value)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.embed_tokens
@@ -398,8 +455,10 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         **kwargs,
     ) -> CausalLMOutputWithPast:
         r"""
-        labels (`torch.LongTensor` of shape `[batch, frames]`): usually `input_ids` with padding set to -100; the
-            shift happens inside, so the loss is the mean NLL (nats) of code t+1 given frames <= t.
+        labels (`torch.LongTensor` of shape `[batch, frames]`): usually `input_ids`; the shift happens inside, so
+            the loss is the mean NLL (nats) of code t+1 given frames <= t. Positions where `attention_mask` is 0 are
+            ignored (set to -100) whatever `labels` holds there, so `labels=input_ids` on a padded batch is right.
+            Labels that are all -100 (after the shift) raise a `ValueError` instead of giving a NaN loss.
         logits_to_keep (`int`): if > 0, only the last `logits_to_keep` positions get logits (generation).
         """
         outputs = self.model(
@@ -420,6 +479,15 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
 
         loss = None
         if labels is not None:
+            if labels.shape != input_ids.shape:
+                raise ValueError(f"labels {tuple(labels.shape)} must have the shape of input_ids {tuple(input_ids.shape)}.")
+            if attention_mask is not None:  # padding never enters the loss
+                labels = labels.masked_fill(attention_mask[:, -labels.shape[1] :] == 0, -100)
+            if not torch.compiler.is_compiling() and not bool((labels[:, 1:] != -100).any()):
+                raise ValueError(
+                    "No position has a label to predict: after the shift (position t predicts code t + 1) every label "
+                    "is -100 or padding, which would give a NaN loss. Use clips of at least two frames."
+                )
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
 
         return CausalLMOutputWithPast(
@@ -429,6 +497,58 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+    def generate(self, inputs=None, generation_config=None, **kwargs):
+        """`GenerationMixin.generate`, with the inputs validated once here instead of in every step's forward.
+
+        Batches of prompts must be left-padded (`processor(audio=[...], padding_side="left")`): a right-padded batch
+        would continue the shorter prompts after their padding, so it is refused. The hybrid model also needs
+        `spectrogram_feedback=WhisperGPTSpectrogramFeedback(...)` (see `continue_audio` for the whole loop)."""
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        if input_ids is not None:
+            self._check_generation_inputs(input_ids, generation_config, kwargs)
+        self.model._values_checked = True
+        try:
+            return super().generate(inputs, generation_config, **kwargs)
+        finally:
+            self.model._values_checked = False
+
+    def _check_generation_inputs(self, input_ids, generation_config, kwargs) -> None:
+        model = self.model
+        model._check_ids_shape(input_ids)
+        attention_mask = kwargs.get("attention_mask")
+        if attention_mask is not None:
+            if tuple(attention_mask.shape) != tuple(input_ids.shape):
+                raise ValueError(
+                    f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids {tuple(input_ids.shape)}; "
+                    "pass the processor's attention_mask with its input_ids."
+                )
+            model.check_input_values(input_ids, attention_mask)
+            right_padded = (attention_mask[:, -1] == 0).nonzero().flatten().tolist()
+            if right_padded:
+                raise ValueError(
+                    f"Batch row(s) {right_padded} end in padding (right-padded prompts), so generate() would continue "
+                    "them after the padding. Left-pad prompts for generation: "
+                    'processor(audio=[...], sampling_rate=24000, padding_side="left").'
+                )
+        else:
+            model.check_input_values(input_ids)
+        features = kwargs.get("input_features")
+        if self.config.use_spectrogram and features is not None:
+            if features.ndim != 3 or features.shape[0] != input_ids.shape[0] or features.shape[2] != self.config.n_mels:
+                raise ValueError(
+                    f"input_features has shape {tuple(features.shape)}; with input_ids {tuple(input_ids.shape)} it must "
+                    f"be [{input_ids.shape[0]}, frames, {self.config.n_mels}] (processor(audio=...)['input_features'])."
+                )
+        config = generation_config if generation_config is not None else self.generation_config
+        new = kwargs.get("max_new_tokens", getattr(config, "max_new_tokens", None))
+        context = self.config.max_position_embeddings
+        if new is not None and input_ids.shape[1] + new > context:
+            raise ValueError(
+                f"Prompt ({input_ids.shape[1]} frames) + max_new_tokens ({new}) exceed the model's context of {context} "
+                f"frames ({context / self.config.frame_rate:.2f} s). Generate less, or use continue_audio(..., "
+                "seconds=S), which slides a window past the context."
+            )
 
     def prepare_inputs_for_generation(
         self,
@@ -445,9 +565,9 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         )
         if self.config.use_spectrogram:
             model_inputs["input_features"] = features_for_generation_step(
-                input_ids, input_features, spectrogram_feedback, next_sequence_length
+                input_ids, input_features, spectrogram_feedback, next_sequence_length, kwargs.get("attention_mask")
             )
         return model_inputs
 
 
-__all__ = ["WhisperGPTPreTrainedModel", "WhisperGPTModel", "WhisperGPTForCausalLM"]
+__all__ = ["GENERATION_DEFAULTS", "WhisperGPTPreTrainedModel", "WhisperGPTModel", "WhisperGPTForCausalLM"]
