@@ -145,3 +145,125 @@ def test_cli_verb_is_registered():
                               "--speech-minutes", "2"])
     assert (args.size, args.seed, args.workers, args.speech_minutes, args.music_minutes) == ("large", 3, 1, 2.0, None)
     assert args.func is corpus._main
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# --held-out: a test set that differs in kind (voices, languages, instruments, composition styles)
+
+
+def _midi_events(midi: bytes):
+    """(status, data) of every channel event in one of the composer's format-0 files (no running status)."""
+    data, i, events = midi[22:], 0, []
+    while i < len(data):
+        while data[i] & 0x80:  # delta time
+            i += 1
+        i += 1
+        status = data[i]
+        if status == 0xFF:
+            length, j = 0, i + 2
+            while data[j] & 0x80:
+                length, j = (length << 7) | (data[j] & 0x7F), j + 1
+            length, j = (length << 7) | data[j], j + 1
+            events.append((status, data[i + 1 : j + length]))
+            i = j + length
+        else:
+            size = 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+            events.append((status, data[i + 1 : i + 1 + size]))
+            i += 1 + size
+    return events
+
+
+def test_held_out_pools_are_disjoint_from_the_default_pools():
+    default_voices = {v for vs in corpus.LANGUAGE_VOICES.values() for v in vs}
+    held_voices = {v for vs in corpus.HELD_OUT_LANGUAGE_VOICES.values() for v in vs}
+    assert not default_voices & held_voices
+    assert not set(corpus.LANGUAGE_VOICES) & set(corpus.HELD_OUT_LANGUAGE_VOICES)
+    assert len(corpus.HELD_OUT_LANGUAGE_VOICES) >= 2
+    assert not set(corpus.VARIANTS) & set(corpus.HELD_OUT_VARIANTS) and "" not in corpus.HELD_OUT_VARIANTS
+    default_programs = {p for p, _, _ in corpus.MELODY + corpus.CHORDS + corpus.BASS}
+    assert not default_programs & set(corpus.held_out_pools()["music_programs"])
+    assert not {tuple(s) for s in corpus.MODES.values()} & {tuple(s) for s in corpus.HELD_OUT_MODES.values()}
+    assert not set(corpus.RHYTHMS) & set(corpus.HELD_OUT_RHYTHMS)
+    assert not {tuple(p) for p in corpus.PROGRESSIONS} & {tuple(p) for p in corpus.HELD_OUT_PROGRESSIONS}
+    assert not set(corpus.CHORD_PATTERNS) & set(corpus.HELD_OUT_CHORD_PATTERNS)
+    assert not set(corpus.BASS_PATTERNS) & set(corpus.HELD_OUT_BASS_PATTERNS)
+    assert 0 not in {kit for kit, _ in corpus.HELD_OUT_KITS}  # the Standard kit is the default build's
+    for lang in corpus.HELD_OUT_LANGUAGE_VOICES:  # each held-out language reads its own text
+        assert sum(len(p.split()) for p in corpus.TEXTS[lang]) >= 200
+
+
+def test_held_out_composer_uses_only_held_out_programs_kits_metres_and_tempi():
+    default_programs = {p for p, _, _ in corpus.MELODY + corpus.CHORDS + corpus.BASS}
+    held_programs = set(corpus.held_out_pools()["music_programs"])
+    kits = {kit for kit, _ in corpus.HELD_OUT_KITS}
+    textures = set()
+    for i in range(150):
+        midi, description, source, extra = corpus.compose_held_out(f"held-out-test/{i}", seconds=5.0)
+        assert corpus.compose_held_out(f"held-out-test/{i}", seconds=5.0)[0] == midi  # seeded
+        events = _midi_events(midi)
+        programs = [(status & 0x0F, data[0]) for status, data in events if status & 0xF0 == 0xC0]
+        assert {p for ch, p in programs if ch != 9} <= held_programs
+        assert {p for ch, p in programs if ch == 9} <= kits
+        meta = {data[0]: data for status, data in events if status == 0xFF}
+        assert meta[0x58][2] in (5, 7)  # time signature numerator: 5/4 or 7/4 only
+        bpm = 60_000_000 / int.from_bytes(meta[0x51][2:5], "big")
+        assert bpm < 64 or bpm > 181, description
+        assert any(status & 0xF0 == 0x90 for status, _ in events)
+        textures.add(extra["ensemble"])
+    assert textures == set(corpus.HELD_OUT_TEXTURES)
+    for i in range(150):  # and the default composer never plays a held-out instrument
+        events = _midi_events(corpus.compose(f"default-test/{i}", seconds=5.0)[0])
+        assert {data[0] for status, data in events if status & 0xF0 == 0xC0 and status != 0xC9} <= default_programs
+
+
+@needs_synths
+def test_default_build_still_makes_the_committed_corpus(tmp_path):
+    # the first clips of a tiny seed-0 build are the committed corpus's first clips, byte for byte
+    corpus.build_corpus(tmp_path / "d", size="small", seed=0, speech_minutes=0.1, music_minutes=0.1, progress=False)
+    built, committed = _audio_bytes(tmp_path / "d"), _audio_bytes(SMALL)
+    assert {"speech-00000", "music-00000"} <= built.keys()
+    assert all(built[k] == committed[k] for k in built)
+
+
+@needs_synths
+def test_held_out_build_uses_no_default_pool_and_is_deterministic(tmp_path):
+    import pyarrow.parquet as pq
+    import yaml
+
+    tiny = dict(size="small", speech_minutes=0.1, music_minutes=0.1, num_workers=2, progress=False, held_out=True)
+    report = corpus.build_corpus(tmp_path / "a", seed=3, **tiny)
+    corpus.build_corpus(tmp_path / "b", seed=3, **tiny)
+    a, b = _audio_bytes(tmp_path / "a"), _audio_bytes(tmp_path / "b")
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a), "same seed must give byte-identical audio"
+    corpus.build_corpus(tmp_path / "d", size="small", seed=3, speech_minutes=0.1, music_minutes=0.1, progress=False)
+    assert not set(a.values()) & set(_audio_bytes(tmp_path / "d").values())  # not the default build of that seed
+
+    rows = [r for s in sorted((tmp_path / "a" / "data").glob("*.parquet")) for r in
+            pq.read_table(s, columns=["category", "source"]).to_pylist()]
+    default_voices = {v for vs in corpus.LANGUAGE_VOICES.values() for v in vs}
+    default_names = {name for _, name, _ in corpus.MELODY + corpus.CHORDS + corpus.BASS}
+    speech = [r["source"] for r in rows if r["category"] == "speech"]
+    music = [r["source"] for r in rows if r["category"] == "music"]
+    assert len(speech) >= 3 and len(music) >= 3
+    for source in speech:
+        voice, variant = source.split("voice=")[1].split()[0].split("+")
+        assert voice not in default_voices and variant in corpus.HELD_OUT_VARIANTS and variant not in corpus.VARIANTS
+        assert source.split("lang=")[1].split()[0] in corpus.HELD_OUT_LANGUAGE_VOICES
+    for source in music:
+        fields = dict(f.split("=", 1) for f in source.removeprefix("fluidsynth ").split("; "))
+        for part in ("melody", "second", "chords", "drone", "bass"):
+            assert fields.get(part) not in default_names
+        assert fields["meter"] in ("5/4", "7/4") and fields["texture"] in corpus.HELD_OUT_TEXTURES
+    assert all(report["splits"]["test"][cat]["clips"] > 0 for cat in ("speech", "music"))
+    assert report["held_out"] is True and report["pools"] == corpus.held_out_pools()
+    card = (tmp_path / "a" / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["held_out"] is True and meta["held_out_pools"] == corpus.held_out_pools()
+    assert "make-corpus --held-out" in card
+
+
+def test_cli_held_out_flag():
+    parser = argparse.ArgumentParser()
+    corpus.add_parser(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["make-corpus", "--held-out", "--seed", "1001"]).held_out is True
+    assert parser.parse_args(["make-corpus"]).held_out is False

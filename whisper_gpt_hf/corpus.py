@@ -20,6 +20,9 @@ Two sizes (``--speech-minutes`` / ``--music-minutes`` override either):
     whisper-gpt make-corpus --size small --seed 0 --output hub/whisper-gpt-corpus-small
     # large: >= 2 h each of speech and music, clips of 5-15 s; made on demand, gitignored
     whisper-gpt make-corpus --size large --seed 0 --output data/whisper-gpt-corpus-large
+    # held-out: a test set that differs in kind (other languages, voices, instruments, composition styles)
+    whisper-gpt make-corpus --held-out --size small --speech-minutes 6 --music-minutes 6 --seed 1001 \
+        --output data/heldout-kind
 
 Needs the Debian packages ``espeak-ng fluidsynth fluid-soundfont-gm sox``. Loading a built corpus needs none of them.
 """
@@ -186,6 +189,15 @@ VARIANTS = [
     "Marco", "Mario", "max", "Michael", "michel", "Mike", "norbert", "pablo", "paul", "pedro", "quincy", "rob",
     "robert", "sandro", "shelby", "steph", "travis", "victor", "zac",
 ]
+# --held-out: voices, languages and variants the pools above never use, for a test set that differs in kind from the
+# training data. Every voice here is a language the default build does not speak, read from its own texts; every
+# variant is one VARIANTS leaves out (mostly human-sounding; croak and announcer are the two odd ones)
+HELD_OUT_LANGUAGE_VOICES = {"sv": ["sv"], "cs": ["cs"], "ro": ["ro"], "id": ["id"]}
+HELD_OUT_LANGUAGE_WEIGHTS = {"sv": 1.0, "cs": 1.0, "ro": 1.0, "id": 1.0}
+HELD_OUT_VARIANTS = [
+    "Alex", "Gene2", "Nguyen", "anika", "aunty", "edward2", "gustave", "iven2", "iven3", "iven4", "kaukovalta",
+    "klatt4", "klatt5", "klatt6", "m8", "marcelo", "miguel", "steph2", "steph3", "croak", "announcer",
+]
 MAX_WORDS = 14  # longest text unit: ~6-7 s even at the slowest rate, so one unit always fits a clip
 RATE_WPM = (125, 205)
 PITCH = (20, 80)
@@ -245,16 +257,21 @@ def _installed_variants() -> set[str]:
 class SpeechPlanner:
     """Draws speech clips (voice, rate, pitch, text) from a seeded RNG; keeps its text decks between rounds."""
 
-    def __init__(self, seed: int, clip_seconds: tuple[float, float]):
-        self.rng = random.Random(f"whisper-gpt-corpus/{seed}/speech")
+    def __init__(self, seed: int, clip_seconds: tuple[float, float], held_out: bool = False):
+        self.rng = random.Random(f"whisper-gpt-corpus/{'held-out/' if held_out else ''}{seed}/speech")
         self.clip_seconds = clip_seconds
+        language_voices = HELD_OUT_LANGUAGE_VOICES if held_out else LANGUAGE_VOICES
+        self.weights = HELD_OUT_LANGUAGE_WEIGHTS if held_out else LANGUAGE_WEIGHTS
         installed = _installed_voices()
-        self.voices = {lang: [v for v in vs if v in installed] for lang, vs in LANGUAGE_VOICES.items()}
+        self.voices = {lang: [v for v in vs if v in installed] for lang, vs in language_voices.items()}
         self.voices = {lang: vs for lang, vs in self.voices.items() if vs}
         if not self.voices:
-            raise MissingToolError(f"espeak-ng reports none of the voices {sorted(LANGUAGE_VOICES)}. {APT_HINT}")
+            raise MissingToolError(f"espeak-ng reports none of the voices {sorted(language_voices)}. {APT_HINT}")
         variants = _installed_variants()
-        self.variants = [v for v in VARIANTS if v in variants]
+        self.variants = [v for v in (HELD_OUT_VARIANTS if held_out else VARIANTS) if v in variants]
+        if held_out and not self.variants:  # the plain voice is the default pool's, so held-out speech needs a variant
+            raise MissingToolError(f"espeak-ng has none of the voice variants {HELD_OUT_VARIANTS} (espeak-ng-data/"
+                                   f"voices/!v). {APT_HINT}")
         self.decks = {
             lang: _Deck([u for passage in TEXTS[lang] for u in _split_units(passage)], self.rng)
             for lang in sorted(self.voices)
@@ -282,7 +299,7 @@ class SpeechPlanner:
         langs = sorted(self.decks)
         clips, planned = [], 0.0
         while planned < seconds:
-            lang = self.rng.choices(langs, weights=[LANGUAGE_WEIGHTS[lang] for lang in langs])[0]
+            lang = self.rng.choices(langs, weights=[self.weights[lang] for lang in langs])[0]
             voice = self.rng.choice(self.voices[lang])
             variant = self.rng.choice(self.variants)
             rate = self.rng.randint(*RATE_WPM)
@@ -476,25 +493,30 @@ class Piece:
             t += self.tpb // 6
         return t
 
+    @property
+    def scale(self) -> list[int]:
+        return MODES[self.mode] if self.mode in MODES else HELD_OUT_MODES[self.mode]
+
     def chord_tones(self, degree: int, seventh: bool) -> list[int]:
-        scale = MODES[self.mode]
+        scale = self.scale
         steps = [0, 2, 4, 6] if seventh else [0, 2, 4]
-        return [(self.root + scale[(degree + s) % 7]) % 12 for s in steps]
+        return [(self.root + scale[(degree + s) % len(scale)]) % 12 for s in steps]
 
     def degree_pitch(self, degree: int, tonic: int) -> int:
-        scale = MODES[self.mode]
-        return tonic + scale[degree % 7] + 12 * (degree // 7)
+        scale = self.scale  # 7 notes for the default modes; 5 or 6 for some held-out scales
+        return tonic + scale[degree % len(scale)] + 12 * (degree // len(scale))
 
 
 def _melody(piece: Piece, rng: random.Random, chords: list[int], channel: int, centre: int, velocity: int,
             harmony_channel: int | None) -> None:
     """A 2-bar motif, repeated over the chords with small mutations; strong beats snap to chord tones."""
     tonic = _place(piece.root, centre - 3)
-    scale = MODES[piece.mode]
-    motif = [rng.choice(RHYTHMS[piece.beats]) for _ in range(2)]
+    scale = piece.scale
+    rhythms = RHYTHMS[piece.beats] if piece.beats in RHYTHMS else HELD_OUT_RHYTHMS[piece.beats]
+    motif = [rng.choice(rhythms) for _ in range(2)]
     degree = rng.choice([0, 2, 4])
     for bar in range(piece.bars):
-        rhythm = motif[bar % 2] if rng.random() < 0.75 else rng.choice(RHYTHMS[piece.beats])
+        rhythm = motif[bar % 2] if rng.random() < 0.75 else rng.choice(rhythms)
         if bar % 4 == 3:
             rhythm = [piece.beats]  # phrase end: one long note
         chord = piece.chord_tones(chords[bar], False)
@@ -503,7 +525,8 @@ def _melody(piece: Piece, rng: random.Random, chords: list[int], channel: int, c
             degree += rng.choice([-2, -1, -1, 0, 1, 1, 2, 3, -3])
             degree = min(max(degree, -3), 9)
             if beat == 0 or length >= 2:  # strong beats and long notes rest on the nearest chord tone
-                degree += next(d for d in (0, 1, -1, 2, -2, 3) if (piece.root + scale[(degree + d) % 7]) % 12 in chord)
+                degree += next(d for d in (0, 1, -1, 2, -2, 3)
+                               if (piece.root + scale[(degree + d) % len(scale)]) % 12 in chord)
             if rng.random() > 0.08:  # an occasional rest lets the phrase breathe
                 start, end = piece.tick(bar, beat), piece.tick(bar, beat + length)
                 vel = velocity + (12 if beat == 0 else 0) + rng.randint(-8, 8)
@@ -545,6 +568,15 @@ def _chords(piece: Piece, rng: random.Random, chords: list[int], channel: int, c
         elif pattern == "broken":  # Alberti bass: low, high, middle, high
             for step in range(2 * b):
                 play(step / 2, 0.5, [notes[[0, -1, 1, -1][step % 4]]])
+        elif pattern == "tremolo":  # held-out: the chord repeated in sixteenths
+            for step in range(4 * b):
+                play(step / 4, 0.25, notes, accent=-12 + (10 if step % 4 == 0 else 0))
+        elif pattern == "stabs":  # held-out: short syncopated chords every dotted quarter
+            for beat in [1.5 * k for k in range(math.ceil(b / 1.5))]:
+                play(beat, 0.35, notes, accent=6)
+        elif pattern == "rolled":  # held-out: the chord's notes enter one by one, an eighth apart, and ring on
+            for i, pitch in enumerate(notes + [notes[0] + 12]):
+                play(0.5 * i, b - 0.5 * i, [pitch])
         else:  # strummed: a guitar-like spread of the chord on beats 1 and 3
             for beat in range(0, b, 2):
                 play(beat, min(2, b - beat), notes + [notes[0] + 12], stagger=tpb // 24)
@@ -563,6 +595,12 @@ def _bass(piece: Piece, rng: random.Random, chords: list[int], channel: int, cen
         elif pattern == "walking":  # chord tones, then a chromatic approach to the next bar's root
             line = [(beat, 1, pitch) for beat, pitch in enumerate([root, third, fifth][: b - 1])]
             line.append((b - 1, 1, next_root + rng.choice([-1, 1])))
+        elif pattern == "octaves":  # held-out: eighths leaping between the root and its octave
+            line = [(step / 2, 0.5, root + 12 * (step % 2)) for step in range(2 * b)]
+        elif pattern == "pedal":  # held-out: the key's tonic on every beat, whatever the chord
+            line = [(beat, 1, _place(piece.root, centre)) for beat in range(b)]
+        elif pattern == "dotted":  # held-out: root and fifth on a dotted-quarter grid
+            line = [(1.5 * k, min(1.5, b - 1.5 * k), [root, fifth][k % 2]) for k in range(math.ceil(b / 1.5))]
         else:
             line = [(step / 2, 0.5, root) for step in range(2 * b)]
         for beat, length, pitch in line:
@@ -570,8 +608,8 @@ def _bass(piece: Piece, rng: random.Random, chords: list[int], channel: int, cen
             piece.midi.note(channel, start, int((end - start) * 0.9), pitch, velocity + rng.randint(-6, 6))
 
 
-def _drums(piece: Piece, rng: random.Random, style: str, velocity: int) -> None:
-    pattern = DRUMS[piece.beats][style]
+def _drums(piece: Piece, rng: random.Random, style: str, velocity: int, table: dict | None = None) -> None:
+    pattern = (DRUMS if table is None else table)[piece.beats][style]
     steps = 4 * piece.beats
     for bar in range(piece.bars):
         hits = {note: list(st) for note, st in pattern.items()}
@@ -648,10 +686,181 @@ def compose(seed: str, seconds: float) -> tuple[bytes, str, str, dict]:
     return midi.to_bytes(), description, "fluidsynth " + "; ".join(source), {"ensemble": ensemble}
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# music, --held-out: instruments, scales, metres, tempi, drum kits and textures the composer above never uses
+
+HELD_OUT_MODES = {
+    "locrian": [0, 1, 3, 5, 6, 8, 10], "melodic minor": [0, 2, 3, 5, 7, 9, 11],
+    "phrygian dominant": [0, 1, 4, 5, 7, 8, 10], "double harmonic": [0, 1, 4, 5, 7, 8, 11],
+    "hungarian minor": [0, 2, 3, 6, 7, 8, 11], "major pentatonic": [0, 2, 4, 7, 9],
+    "minor pentatonic": [0, 3, 5, 7, 10],
+    "blues": [0, 3, 5, 6, 7, 10], "whole tone": [0, 2, 4, 6, 8, 10],
+}
+HELD_OUT_PROGRESSIONS = [
+    [0, 4, 5, 2, 3, 0, 3, 4], [0, 1, 2, 1], [0, 2, 1, 4], [0, 5, 2, 6], [0, 0, 6, 6], [0, 4, 1, 5], [3, 2, 1, 0],
+    [0, 2, 5, 3],
+]
+HELD_OUT_RHYTHMS = {  # odd metres: 5/4 and 7/4, one bar of note lengths in beats
+    5: [[1, 1, 1, 1, 1], [1.5, 1.5, 2], [2, 1, 2], [3, 2], [1, 0.5, 0.5, 1, 2], [0.5] * 6 + [2], [2, 3], [5]],
+    7: [[2, 2, 3], [1, 1, 1, 1, 1, 2], [3, 2, 2], [1.5, 0.5, 1, 1, 1, 2], [0.5] * 4 + [1, 1, 1, 2], [4, 3], [7]],
+}
+HELD_OUT_TEMPI = [(40, 64), (182, 222)]  # BPM ranges either side of the default 64-180
+HELD_OUT_MELODY = [
+    (1, "Bright Acoustic Piano", 72), (3, "Honky-tonk Piano", 72), (7, "Clavinet", 72), (10, "Music Box", 84),
+    (14, "Tubular Bells", 72), (15, "Dulcimer", 72), (17, "Percussive Organ", 72), (18, "Rock Organ", 72),
+    (20, "Reed Organ", 72), (23, "Tango Accordion", 72), (28, "Electric Guitar (muted)", 64),
+    (30, "Distortion Guitar", 64), (53, "Voice Oohs", 72), (59, "Muted Trumpet", 72), (62, "Synth Brass 1", 64),
+    (67, "Baritone Sax", 52), (69, "English Horn", 68), (76, "Blown Bottle", 76), (77, "Shakuhachi", 74),
+    (78, "Whistle", 84), (82, "Lead 3 (calliope)", 72), (83, "Lead 4 (chiff)", 72), (84, "Lead 5 (charang)", 64),
+    (85, "Lead 6 (voice)", 72), (106, "Shamisen", 64), (107, "Koto", 66), (109, "Bagpipe", 70), (110, "Fiddle", 76),
+    (111, "Shanai", 72),
+]
+HELD_OUT_CHORDS = [
+    (1, "Bright Acoustic Piano", 60), (3, "Honky-tonk Piano", 60), (7, "Clavinet", 60), (15, "Dulcimer", 60),
+    (17, "Percussive Organ", 60), (18, "Rock Organ", 60), (20, "Reed Organ", 60), (28, "Electric Guitar (muted)", 57),
+    (44, "Tremolo Strings", 60), (45, "Pizzicato Strings", 60), (51, "Synth Strings 2", 60), (53, "Voice Oohs", 62),
+    (54, "Synth Voice", 62), (62, "Synth Brass 1", 60), (63, "Synth Brass 2", 60), (91, "Pad 4 (choir)", 60),
+    (92, "Pad 5 (bowed)", 60), (93, "Pad 6 (metallic)", 60), (95, "Pad 8 (sweep)", 60), (107, "Koto", 60),
+]
+HELD_OUT_SUSTAINED = {18, 20, 44, 51, 53, 54, 62, 63, 91, 92, 93, 95}
+HELD_OUT_BASS = [
+    (37, "Slap Bass 2", 38), (87, "Lead 8 (bass + lead)", 38), (47, "Timpani", 45), (67, "Baritone Sax", 40),
+    (45, "Pizzicato Strings", 40),
+]
+# drum kits (bank 128 presets of FluidR3_GM) other than the Standard kit the default build plays
+HELD_OUT_KITS = [(8, "Room"), (16, "Power"), (24, "Electronic"), (25, "TR-808"), (32, "Jazz"), (40, "Brush"),
+                 (48, "Orchestra")]
+COWBELL, HI_BONGO, LO_BONGO, MUTE_CONGA, OPEN_CONGA, LOW_CONGA, CABASA, CLAVES, HI_WOOD, LO_WOOD, SHAKER = (
+    56, 60, 61, 62, 63, 64, 69, 75, 76, 77, 82)
+HELD_OUT_DRUMS = {  # 16th-note grids of 20 and 28 steps
+    5: {
+        "five (3+2)": {KICK: [0, 12], SNARE: [6, 16], HAT: list(range(0, 20, 2)), COWBELL: [0, 12]},
+        "five (2+3)": {KICK: [0, 8, 14], SNARE: [4, 16], RIDE: list(range(0, 20, 4)), PEDAL_HAT: [4, 12]},
+        "five hand percussion": {LOW_CONGA: [0, 12], OPEN_CONGA: [6, 16, 18], MUTE_CONGA: [3, 9, 15],
+                                 CLAVES: [0, 6, 12, 16], SHAKER: list(range(0, 20, 2))},
+    },
+    7: {
+        "seven (2+2+3)": {KICK: [0, 8, 16], SNARE: [4, 12, 22], HAT: list(range(0, 28, 2))},
+        "seven (3+2+2)": {KICK: [0, 12, 20], SNARE: [6, 16, 24], RIDE: list(range(0, 28, 4)), COWBELL: [0]},
+        "seven hand percussion": {LO_BONGO: [0, 8, 16], HI_BONGO: [2, 4, 10, 12, 18, 20, 24],
+                                  CABASA: list(range(0, 28, 2)), HI_WOOD: [0, 8, 16, 22], LO_WOOD: [26]},
+    },
+}
+HELD_OUT_CHORD_PATTERNS = ["tremolo", "stabs", "rolled"]
+HELD_OUT_BASS_PATTERNS = ["octaves", "pedal", "dotted"]
+HELD_OUT_TEXTURES = ["canon", "call and response", "drone", "doubled in octaves", "melody and rhythm section"]
+
+
+def held_out_pools() -> dict:
+    """What a --held-out build draws from (for the dataset card and the report)."""
+    return {
+        "speech_languages": sorted(HELD_OUT_LANGUAGE_VOICES),
+        "speech_voices": sorted(v for vs in HELD_OUT_LANGUAGE_VOICES.values() for v in vs),
+        "speech_variants": list(HELD_OUT_VARIANTS),
+        "music_programs": sorted({p for p, _, _ in HELD_OUT_MELODY + HELD_OUT_CHORDS + HELD_OUT_BASS}),
+        "drum_kits": [name for _, name in HELD_OUT_KITS],
+        "modes": sorted(HELD_OUT_MODES),
+        "metres": [f"{b}/4" for b in sorted(HELD_OUT_RHYTHMS)],
+        "tempo_bpm": [list(r) for r in HELD_OUT_TEMPI],
+        "textures": list(HELD_OUT_TEXTURES),
+        "drum_styles": sorted(s for styles in HELD_OUT_DRUMS.values() for s in styles),
+        "chord_patterns": list(HELD_OUT_CHORD_PATTERNS),
+        "bass_patterns": list(HELD_OUT_BASS_PATTERNS),
+    }
+
+
+def compose_held_out(seed: str, seconds: float) -> tuple[bytes, str, str, dict]:
+    """Like ``compose``, but every instrument, scale, metre, tempo, drum kit, pattern and texture comes from the
+    held-out pools above, none of which ``compose`` ever draws."""
+    rng = random.Random(seed)
+    beats = rng.choice(sorted(HELD_OUT_RHYTHMS))
+    bpm = rng.randrange(*rng.choice(HELD_OUT_TEMPI), 2)
+    texture = rng.choice(HELD_OUT_TEXTURES)
+    bars = math.ceil(seconds * bpm / 60 / beats) + 1  # one spare bar: the clip is cut, never short
+    piece = Piece(bpm=bpm, beats=beats, root=rng.randrange(12), mode=rng.choice(sorted(HELD_OUT_MODES)), bars=bars)
+    progression = [0] if texture == "drone" else rng.choice(HELD_OUT_PROGRESSIONS)
+    chords = [progression[bar % len(progression)] for bar in range(bars)]
+    midi = piece.midi
+    midi.tempo(bpm)
+    midi.time_signature(beats)
+
+    mel = _pick(rng, HELD_OUT_MELODY)
+    mel_vel = rng.randint(80, 100)
+    midi.program(0, mel[0], rng.randint(100, 120))
+    first = len(midi.events)
+    _melody(piece, rng, chords, 0, mel[2], mel_vel, None)
+    parts, source = [f"{mel[1]} melody"], [f"melody={mel[1]}"]
+
+    if texture in ("canon", "call and response", "doubled in octaves"):
+        notes, del_first = midi.events[first:], []  # the melody's notes only, before anything else is added
+        second = _pick(rng, [m for m in HELD_OUT_MELODY if m[0] != mel[0]])
+        midi.program(1, second[0], rng.randint(85, 110))
+        octave = 12 * round((second[2] - mel[2]) / 12)
+        # canon delay and call/response turns, in ticks: short enough that a clip of a few seconds holds both voices
+        turn = (1 if bpm < 100 else 2) * piece.tpb if texture == "canon" else (2 if bpm < 100 else beats) * piece.tpb
+        for (on_tick, _, on), (off_tick, _, _) in zip(notes[::2], notes[1::2]):  # _melody adds (on, off) pairs
+            pitch, vel = on[1], on[2]
+            if texture == "canon":  # the second voice follows one or two beats behind
+                midi.note(1, on_tick + turn, off_tick - on_tick, pitch + octave, vel - 8)
+            elif texture == "doubled in octaves":
+                midi.note(1, on_tick, off_tick - on_tick, pitch + (octave or -12), vel - 10)
+            elif (on_tick // turn) % 2:  # call and response: the second voice takes every other turn
+                del_first.append(on_tick)
+                midi.note(1, on_tick, off_tick - on_tick, pitch + octave, vel)
+        if del_first:
+            answered = set(del_first)
+            kept = [pair for pair in zip(notes[::2], notes[1::2]) if pair[0][0] not in answered]
+            midi.events[first:first + len(notes)] = [event for pair in kept for event in pair]
+        role = {"canon": "canon", "call and response": "answer", "doubled in octaves": "octave doubling"}[texture]
+        parts.append(f"{second[1]} {role}")
+        source.append(f"second={second[1]}")
+
+    if texture in ("canon", "call and response"):
+        chord_inst = _pick(rng, HELD_OUT_CHORDS)
+        patterns = ["tremolo", "rolled"] if chord_inst[0] in HELD_OUT_SUSTAINED else HELD_OUT_CHORD_PATTERNS
+        pattern = rng.choice(patterns)
+        midi.program(2, chord_inst[0], rng.randint(70, 95))
+        _chords(piece, rng, chords, 2, chord_inst[2], mel_vel - 20, pattern)
+        parts.append(f"{chord_inst[1]} {pattern} chords")
+        source.append(f"chords={chord_inst[1]}")
+    elif texture == "drone":  # the tonic (and the fifth, where the scale has one) held under the whole piece
+        drone = _pick(rng, [c for c in HELD_OUT_CHORDS if c[0] in HELD_OUT_SUSTAINED])
+        midi.program(2, drone[0], rng.randint(60, 85))
+        tonic = _place(piece.root, drone[2] - 12)
+        for bar in range(0, bars, 2):
+            start, end = piece.tick(bar, 0), piece.tick(min(bar + 2, bars), 0)
+            for pitch in (tonic, tonic + (7 if 7 in piece.scale else 12)):
+                midi.note(2, start, end - start - piece.tpb // 16, pitch, mel_vel - 25 + rng.randint(-4, 4))
+        parts.append(f"{drone[1]} drone")
+        source.append(f"drone={drone[1]}")
+
+    if texture in ("call and response", "doubled in octaves", "melody and rhythm section"):
+        bass = _pick(rng, HELD_OUT_BASS)
+        bass_pattern = rng.choice(HELD_OUT_BASS_PATTERNS)
+        midi.program(3, bass[0], rng.randint(95, 115))
+        _bass(piece, rng, chords, 3, bass[2], rng.randint(80, 100), bass_pattern)
+        parts.append(f"{bass[1]} {bass_pattern} bass")
+        source.append(f"bass={bass[1]}")
+    if texture != "canon":
+        kit = _pick(rng, HELD_OUT_KITS)
+        styles = sorted(HELD_OUT_DRUMS[beats])
+        style = next(s for s in styles if "hand" in s) if texture == "drone" else rng.choice(styles)
+        midi.program(9, kit[0], rng.randint(80, 105))
+        _drums(piece, rng, style, rng.randint(70, 95), HELD_OUT_DRUMS)
+        parts.append(f"{style} drums ({kit[1]} kit)")
+        source.append(f"drums={style}; kit={kit[1]}")
+    key = f"{KEYS[piece.root]} {piece.mode}"
+    description = f"{', '.join(parts[:-1]) + ' and ' + parts[-1] if len(parts) > 1 else parts[0]}; " \
+                  f"{key}, {beats}/4, {bpm} BPM, {texture}"
+    source += [f"key={key}", f"meter={beats}/4", f"tempo={bpm}", f"texture={texture}"]
+    return midi.to_bytes(), description, "fluidsynth " + "; ".join(source), {"ensemble": texture}
+
+
 class MusicPlanner:
-    def __init__(self, seed: int, clip_seconds: tuple[float, float], soundfont: str):
-        self.seed, self.clip_seconds, self.soundfont = seed, clip_seconds, soundfont
-        self.rng = random.Random(f"whisper-gpt-corpus/{seed}/music")
+    def __init__(self, seed: int, clip_seconds: tuple[float, float], soundfont: str, held_out: bool = False):
+        self.seed, self.clip_seconds, self.soundfont, self.held_out = seed, clip_seconds, soundfont, held_out
+        self.prefix = f"whisper-gpt-corpus/{'held-out/' if held_out else ''}{seed}/music"
+        self.rng = random.Random(self.prefix)
         self.next_index = 0
 
     def plan(self, seconds: float) -> list[Clip]:
@@ -659,7 +868,8 @@ class MusicPlanner:
         while planned < seconds:
             length = round(self.rng.uniform(*self.clip_seconds), 2)
             # each piece has its own RNG stream: piece i is the same whatever the corpus size
-            midi, text, source, extra = compose(f"whisper-gpt-corpus/{self.seed}/music/{self.next_index}", length)
+            midi, text, source, extra = (compose_held_out if self.held_out else compose)(
+                f"{self.prefix}/{self.next_index}", length)
             params = dict(midi=midi, seconds=length, soundfont=self.soundfont,
                           peak_db=round(self.rng.uniform(-6.0, -1.0), 2), **extra)
             clips.append(Clip("music", self.next_index, text, source, params))
@@ -771,8 +981,13 @@ def build_corpus(
     music_minutes: float | None = None,
     soundfont: str | None = None,
     progress: bool = True,
+    held_out: bool = False,
 ) -> dict:
-    """Synthesize the corpus into ``output_dir`` (a Hub dataset folder) and return a report of what was made."""
+    """Synthesize the corpus into ``output_dir`` (a Hub dataset folder) and return a report of what was made.
+
+    ``held_out=True`` draws every clip from pools the default build never uses (other languages and their texts, other
+    voice variants; other General MIDI instruments, drum kits, scales, metres, tempi and textures): a test set that
+    differs in kind from a default-built training corpus, not only in seed. The default build is unchanged by it."""
     preset = SIZES[size]
     speech_minutes = preset.speech_minutes if speech_minutes is None else speech_minutes
     music_minutes = preset.music_minutes if music_minutes is None else music_minutes
@@ -781,21 +996,22 @@ def build_corpus(
 
     speech: list[Clip] = []
     if speech_minutes > 0:
-        planner = SpeechPlanner(seed, preset.clip_seconds)
+        planner = SpeechPlanner(seed, preset.clip_seconds, held_out=held_out)
         # speech durations are only known after synthesis: plan by estimate, render, top up until the target is met
         while sum(c.seconds for c in speech) < speech_minutes * 60 or len(speech) < 3:
             missing = max(speech_minutes * 60 - sum(c.seconds for c in speech), preset.clip_seconds[0])
             speech += _render_all(planner.plan(missing), render_speech, num_workers, "speech", progress)
     music: list[Clip] = []
     if music_minutes > 0:
-        planner = MusicPlanner(seed, preset.clip_seconds, soundfont)
+        planner = MusicPlanner(seed, preset.clip_seconds, soundfont, held_out=held_out)
         music = planner.plan(music_minutes * 60)
         while len(music) < 3:
             music += planner.plan(preset.clip_seconds[0])
         music = _render_all(music, render_music, num_workers, "music", progress)
 
     for category, clips in (("speech", speech), ("music", music)):
-        _assign_splits(clips, preset.split_fractions, random.Random(f"whisper-gpt-corpus/{seed}/splits/{category}"))
+        _assign_splits(clips, preset.split_fractions,
+                       random.Random(f"whisper-gpt-corpus/{'held-out/' if held_out else ''}{seed}/splits/{category}"))
 
     out = Path(output_dir)
     data_dir = out / "data"
@@ -810,6 +1026,7 @@ def build_corpus(
         "output_dir": str(out),
         "size": size,
         "seed": seed,
+        "held_out": held_out,
         "speech_minutes_requested": speech_minutes,
         "music_minutes_requested": music_minutes,
         "splits": {
@@ -827,6 +1044,7 @@ def build_corpus(
                          for cat in ("speech", "music")},
         "languages": sorted({c.params["language"] for c in speech}),
         "voices": len({c.params["voice"] for c in speech}),
+        **({"pools": held_out_pools()} if held_out else {}),
         "tools": {
             "espeak-ng": _tool_version("espeak-ng") if speech else None,
             "sox": _tool_version("sox") if speech else None,
@@ -850,9 +1068,11 @@ def _dataset_card(report: dict, split_infos: list[dict], data_dir: Path) -> str:
     download_size = sum(f.stat().st_size for f in data_dir.glob("*.parquet"))
     total_examples = sum(s["num_examples"] for s in split_infos)
     size_category = "n<1K" if total_examples < 1000 else "1K<n<10K" if total_examples < 10_000 else "10K<n<100K"
+    held_out = report.get("held_out", False)
+    label = f"{report['size']}, held-out" if held_out else report["size"]
     meta = {
         "license": "cc0-1.0",
-        "pretty_name": f"WHISPER-GPT synthetic speech and music corpus ({report['size']})",
+        "pretty_name": f"WHISPER-GPT synthetic speech and music corpus ({label})",
         "language": report["languages"] or ["en"],
         "task_categories": ["audio-to-audio", "audio-classification"],
         "tags": ["audio", "speech", "music", "synthetic", "espeak-ng", "fluidsynth", "midi", "encodec", "24khz"],
@@ -866,6 +1086,9 @@ def _dataset_card(report: dict, split_infos: list[dict], data_dir: Path) -> str:
             "dataset_size": sum(s["num_bytes"] for s in split_infos),
         },
     }
+    if held_out:
+        meta["held_out"] = True
+        meta["held_out_pools"] = report["pools"]
     rows = "\n".join(
         f"| {split} | {v['speech']['clips']} | {v['speech']['minutes']:.2f} | {v['music']['clips']} | "
         f"{v['music']['minutes']:.2f} |"
@@ -873,17 +1096,51 @@ def _dataset_card(report: dict, split_infos: list[dict], data_dir: Path) -> str:
     )
     minutes = {cat: sum(v[cat]["minutes"] for v in report["splits"].values()) for cat in ("speech", "music")}
     tools = report["tools"]
-    command = (f"whisper-gpt make-corpus --size {report['size']} --seed {report['seed']} "
-               f"--output {Path(report['output_dir']).as_posix()}")
+    command = (f"whisper-gpt make-corpus {'--held-out ' if held_out else ''}--size {report['size']} "
+               f"--seed {report['seed']} --output {Path(report['output_dir']).as_posix()}")
     if report["speech_minutes_requested"] != SIZES[report["size"]].speech_minutes:
         command += f" --speech-minutes {report['speech_minutes_requested']:g}"
     if report["music_minutes_requested"] != SIZES[report["size"]].music_minutes:
         command += f" --music-minutes {report['music_minutes_requested']:g}"
     (speech_lo, speech_hi), (music_lo, music_hi) = report["clip_seconds"]["speech"], report["clip_seconds"]["music"]
+    if not held_out:
+        how = f"""\
+- **Speech.** espeak-ng reads sentences drawn by a seeded RNG from public-domain text (founding documents, classic
+  novels, fables, proverbs) in {len(report['languages'])} languages ({', '.join(report['languages'])}), with a
+  random regional voice and voice variant (`+m1`, `+f3`, `+klatt`, ...; {report['voices']} combinations here),
+  speaking rate ({RATE_WPM[0]}-{RATE_WPM[1]} words/min), pitch ({PITCH[0]}-{PITCH[1]}) and word gap. A sentence
+  comes back only after every other sentence of its language has been read, and never twice in one clip. sox
+  resamples 22.05 kHz to 24 kHz (`rate -v`, float output); leading and trailing silence is trimmed.
+- **Music.** A seeded composer writes each piece as a Standard MIDI File: a melody built from a repeated, mutated
+  two-bar motif, sometimes a parallel harmony line, chords (sustained, half notes, on the beat, off-beat, arpeggiated,
+  broken, strummed), a bass line (whole notes, root-fifth, walking, eighths) and drums on channel 10 (rock, disco,
+  half-time, shuffle, bossa nova, funk, waltz, jazz waltz, with fills); {len(MELODY)} melody, {len(CHORDS)} chord
+  and {len(BASS)} bass General MIDI instruments; 12 keys, {len(MODES)} modes, 3/4 and 4/4, 64-180 BPM; from solo
+  keyboard to full band. fluidsynth renders it with the FluidR3_GM soundfont at 24 kHz, reverb and chorus off;
+  the stereo render is mixed to mono and cut to length."""
+    else:
+        pools = report["pools"]
+        how = f"""\
+**Held out** (`--held-out`, `held_out: true` above): every clip is drawn from pools that the default build
+(`make-corpus` without `--held-out`, which made the training corpora) never uses, so this is a test set that differs
+in kind from the training data, not only in seed. The pools are listed in full under `held_out_pools` above.
+
+- **Speech.** espeak-ng reads self-written passages (CC0) in {len(report['languages'])} languages the default build
+  does not speak ({', '.join(report['languages'])}), always with a voice variant the default build leaves out
+  ({', '.join(f'`+{v}`' for v in pools['speech_variants'])}; {report['voices']} voice + variant combinations
+  here), speaking rate ({RATE_WPM[0]}-{RATE_WPM[1]} words/min), pitch ({PITCH[0]}-{PITCH[1]}) and word gap. sox
+  resamples 22.05 kHz to 24 kHz (`rate -v`, float output); leading and trailing silence is trimmed.
+- **Music.** The same seeded composer, held-out half: {len(pools['music_programs'])} General MIDI programs the
+  default build never plays (melody, chords, bass), drum kits other than Standard ({', '.join(pools['drum_kits'])}),
+  hand percussion (congas, bongos, claves, cowbell, cabasa, shaker, wood blocks), scales ({', '.join(pools['modes'])}),
+  metres {' and '.join(pools['metres'])}, tempi {' or '.join(f'{lo}-{hi - 2}' for lo, hi in pools['tempo_bpm'])} BPM,
+  textures ({', '.join(pools['textures'])}), chord patterns ({', '.join(pools['chord_patterns'])}) and bass lines
+  ({', '.join(pools['bass_patterns'])}). fluidsynth renders it with the FluidR3_GM soundfont at 24 kHz, reverb and
+  chorus off; the stereo render is mixed to mono and cut to length."""
     return f"""---
 {yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---
 
-# WHISPER-GPT synthetic corpus ({report['size']})
+# WHISPER-GPT synthetic corpus ({label})
 
 Speech and music made entirely by open-source synthesizers, for training and testing
 [WHISPER-GPT](https://arxiv.org/abs/2412.11449)-style audio language models and small EnCodec-architecture codecs
@@ -920,19 +1177,7 @@ sudo apt-get install espeak-ng fluidsynth fluid-soundfont-gm sox
 `whisper-gpt` is the command line of the `whisper-gpt-hf` package; the builder is `whisper_gpt_hf/corpus.py`
 (tools used here: {tools['espeak-ng']}, {tools['sox']}, {tools['fluidsynth']}, soundfont {tools['soundfont']}).
 
-- **Speech.** espeak-ng reads sentences drawn by a seeded RNG from public-domain text (founding documents, classic
-  novels, fables, proverbs) in {len(report['languages'])} languages ({', '.join(report['languages'])}), with a
-  random regional voice and voice variant (`+m1`, `+f3`, `+klatt`, ...; {report['voices']} combinations here),
-  speaking rate ({RATE_WPM[0]}-{RATE_WPM[1]} words/min), pitch ({PITCH[0]}-{PITCH[1]}) and word gap. A sentence
-  comes back only after every other sentence of its language has been read, and never twice in one clip. sox
-  resamples 22.05 kHz to 24 kHz (`rate -v`, float output); leading and trailing silence is trimmed.
-- **Music.** A seeded composer writes each piece as a Standard MIDI File: a melody built from a repeated, mutated
-  two-bar motif, sometimes a parallel harmony line, chords (sustained, half notes, on the beat, off-beat, arpeggiated,
-  broken, strummed), a bass line (whole notes, root-fifth, walking, eighths) and drums on channel 10 (rock, disco,
-  half-time, shuffle, bossa nova, funk, waltz, jazz waltz, with fills); {len(MELODY)} melody, {len(CHORDS)} chord
-  and {len(BASS)} bass General MIDI instruments; 12 keys, {len(MODES)} modes, 3/4 and 4/4, 64-180 BPM; from solo
-  keyboard to full band. fluidsynth renders it with the FluidR3_GM soundfont at 24 kHz, reverb and chorus off;
-  the stereo render is mixed to mono and cut to length.
+{how}
 - Each clip is peak-normalised to a random level between -6 and -1 dBFS, with 10 ms fades at both ends.
 - Splits are drawn per category with a seeded RNG, so every split holds both categories.
 
@@ -967,15 +1212,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--speech-minutes", type=float, default=None, help="override the size's speech minutes")
     p.add_argument("--music-minutes", type=float, default=None, help="override the size's music minutes")
     p.add_argument("--soundfont", default=None, help=f"General MIDI .sf2 (default: {DEFAULT_SOUNDFONT})")
+    p.add_argument("--held-out", action="store_true",
+                   help="draw every clip from voices, languages, instruments and composition styles the default "
+                        "build never uses: a test set that differs in kind from the training corpus")
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
     import json
 
-    output = args.output or f"data/whisper-gpt-corpus-{args.size}"
+    held_out = getattr(args, "held_out", False)
+    output = args.output or f"data/whisper-gpt-corpus-{args.size}{'-held-out' if held_out else ''}"
     report = build_corpus(output, size=args.size, seed=args.seed, num_workers=args.workers,
                           speech_minutes=args.speech_minutes, music_minutes=args.music_minutes,
-                          soundfont=args.soundfont)
+                          soundfont=args.soundfont, held_out=held_out)
     print(json.dumps(report, indent=2))
     return 0

@@ -253,4 +253,86 @@ TEXTS: dict[str, list[str]] = {
         # Sananlaskuja
         "Ei kukaan ole seppä syntyessään. Hiljaa hyvä tulee. Oma maa mansikka, muu maa mustikka.",
     ],
+    # ------------------------------------------------------------------------------------------------------------------
+    # Read only by `make-corpus --held-out` (languages the default build never speaks). The passages were written for
+    # this project and are dedicated to the public domain (CC0); the proverbs are traditional.
+    "sv": [
+        "Det var en gång en liten by vid en stor sjö, där vinden alltid kom från norr. Varje morgon gick fiskarna ner "
+        "till bryggan innan solen hade stigit över skogen. De talade inte mycket, men de visste precis vad de skulle "
+        "göra. När isen lade sig på vintern drog de upp sina båtar på land och lagade näten i ladan. Barnen åkte "
+        "skridskor på den svarta isen och lyssnade på hur den sjöng under deras fötter.",
+        "Min mormor hade en trädgård full av äppelträd och vinbärsbuskar. På hösten kokade hon sylt i en stor "
+        "kopparkastrull, och hela huset doftade sött. Hon sa alltid att man ska plocka bären när de är mörka och "
+        "mjuka, men aldrig efter regn. Jag förstod inte varför, men jag lydde henne ändå. I dag har jag en egen "
+        "trädgård, och jag plockar fortfarande aldrig bär efter regn.",
+        "Tåget till Göteborg var försenat i nästan en timme. Resenärerna satt tysta på perrongen och tittade på "
+        "klockan. En gammal man delade sitt kaffe med en ung kvinna som frös. De började prata om vädret, om arbete "
+        "och om städer de hade besökt. När tåget äntligen kom hade de blivit vänner, och de satt bredvid varandra hela "
+        "vägen.",
+        "Hösten kom tidigt det året. Löven på björkarna blev gula redan i augusti, och tranorna flög söderut i långa "
+        "rader. Vi eldade i kaminen varje kväll och läste högt för varandra medan regnet smattrade mot rutorna. Ingen "
+        "av oss saknade sommaren, för hösten hade sin egen stilla skönhet.",
+        # Ordspråk
+        "Borta bra, men hemma bäst. Lagom är bäst. Den som gräver en grop åt andra faller själv däri. Bättre sent än "
+        "aldrig. Man ska inte sälja skinnet förrän björnen är skjuten.",
+    ],
+    "cs": [
+        "Na kraji lesa stála malá dřevěná chaloupka. Bydlel v ní starý mlynář se svou ženou a třemi dětmi. Každé ráno "
+        "vstával před svítáním, zatopil v kamnech a šel se podívat k řece, jestli voda ještě teče. Když přišlo jaro, "
+        "řeka se rozvodnila a mlýnské kolo se točilo rychleji než kdy jindy. Děti běhaly po louce, sbíraly kvítí a "
+        "zpívaly písničky, které je naučila babička.",
+        "Praha je město mnoha mostů a věží. Večer, když se rozsvítí lampy, se Vltava leskne jako stříbro. Turisté "
+        "stojí na Karlově mostě a fotografují hrad, zatímco místní lidé spěchají z práce domů. V malé kavárně u "
+        "náměstí sedí student a čte knihu o historii. Venku začíná pršet, ale jemu to nevadí, protože má horký čaj a "
+        "dobrou knihu.",
+        "Můj děda říkal, že nejlepší chleba je ten, který si člověk upeče sám. Každou sobotu jsme spolu míchali mouku, "
+        "vodu, sůl a kvásek. Těsto pak celou noc odpočívalo pod utěrkou. Ráno jsme ho vložili do pece a čekali, až "
+        "celý dům provoní. Ten chléb byl zvenku tvrdý a uvnitř měkký, a nikdy jsem nejedl nic lepšího.",
+        "Na podzim jsme chodili do lesa na houby. Vycházeli jsme brzy ráno, když byla tráva ještě mokrá od rosy. Táta "
+        "znal každou cestu a každý strom, a vždycky věděl, kde rostou ty nejkrásnější hřiby. Domů jsme se vraceli "
+        "unavení, ale šťastní, s plnými košíky a s hlavou plnou příběhů.",
+        # Přísloví
+        "Bez práce nejsou koláče. Kdo jinému jámu kopá, sám do ní padá. Ranní ptáče dál doskáče. Komu se nelení, "
+        "tomu se zelení. Tichá voda břehy mele.",
+    ],
+    "ro": [
+        "A fost odată un cioban care își păzea oile pe un deal înalt, departe de sat. În fiecare seară aprindea un foc "
+        "mic și cânta din fluier până când stelele apăreau pe cer. Oile se adunau în jurul lui și ascultau în liniște. "
+        "Într-o noapte a auzit pași în pădure și s-a ridicat speriat. Dar nu era un lup, ci doar un copil rătăcit "
+        "care căuta drumul spre casă.",
+        "Bunica mea locuia într-o casă albă cu flori la ferestre. Vara, curtea era plină de găini, de pisici și de "
+        "copii care se jucau până la apus. Ea făcea cele mai bune plăcinte cu brânză din tot satul. Când veneam în "
+        "vizită, mă aștepta la poartă cu brațele deschise și cu un zâmbet cald. Și acum, după mulți ani, îmi amintesc "
+        "mirosul bucătăriei ei.",
+        "Orașul se trezește devreme. Pe străzi trec tramvaie, biciclete și oameni grăbiți spre birou. La piață, "
+        "vânzătorii aranjează roșii, castraveți și mere în lăzi de lemn. Un bătrân citește ziarul pe o bancă din "
+        "parc, iar porumbeii se plimbă în jurul lui. Soarele urcă încet deasupra blocurilor, și ziua începe ca "
+        "oricare alta.",
+        "Toamna, dealurile se îmbracă în galben și roșu. Țăranii culeg strugurii din vie și îi duc în coșuri mari la "
+        "teasc. Copiii aleargă printre rânduri și gustă din boabele cele mai dulci. Seara, toată familia se adună la "
+        "masă, iar bunicul povestește despre toamnele de altădată, când iarna venea mai devreme.",
+        # Proverbe
+        "Cine se scoală de dimineață departe ajunge. Graba strică treaba. Ai carte, ai parte. Vorba dulce mult aduce. "
+        "Ce ție nu-ți place, altuia nu-i face.",
+    ],
+    "id": [
+        "Pada suatu pagi yang cerah, seorang nelayan tua berjalan ke pantai dengan membawa jala dan sebuah keranjang. "
+        "Laut masih tenang dan angin bertiup pelan dari arah timur. Dia mendorong perahunya ke air dan mulai mendayung "
+        "ke tengah laut. Burung-burung camar terbang rendah di atas ombak, mencari ikan kecil. Ketika matahari sudah "
+        "tinggi, keranjangnya sudah penuh, dan dia pulang dengan hati gembira.",
+        "Kota itu selalu ramai pada sore hari. Para pedagang menjual nasi goreng, sate, dan martabak di pinggir jalan. "
+        "Anak-anak sekolah berjalan pulang sambil tertawa dan bercerita. Di sebuah warung kecil, seorang ibu "
+        "menuangkan teh manis untuk para tamunya. Hujan turun dengan tiba-tiba, dan semua orang berlari mencari tempat "
+        "berteduh.",
+        "Kakek saya adalah seorang petani padi di sebuah desa di kaki gunung. Setiap hari dia bangun sebelum subuh dan "
+        "pergi ke sawah. Dia mengajari saya cara menanam bibit, cara mengatur air, dan cara membaca tanda-tanda cuaca. "
+        "Menurut dia, tanah yang dirawat dengan sabar akan memberi hasil yang baik. Sampai sekarang saya masih ingat "
+        "nasihatnya.",
+        "Di musim hujan, sungai di belakang rumah kami menjadi lebar dan deras. Ibu melarang kami bermain di tepi "
+        "sungai, jadi kami bermain di teras sambil mendengarkan suara hujan di atap seng. Kadang-kadang ayah pulang "
+        "membawa pisang goreng yang masih hangat, dan kami makan bersama sambil menunggu hujan reda.",
+        # Peribahasa
+        "Sedikit demi sedikit, lama-lama menjadi bukit. Air beriak tanda tak dalam. Bersatu kita teguh, bercerai kita "
+        "runtuh. Di mana bumi dipijak, di situ langit dijunjung.",
+    ],
 }
