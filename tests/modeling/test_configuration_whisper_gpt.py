@@ -57,4 +57,4 @@ def test_config_round_trip(tmp_path):
     loaded = WhisperGPTConfig.from_pretrained(tmp_path)
     assert loaded.to_dict() == config.to_dict()
     assert loaded.model_type == "whisper_gpt"
-    assert loaded.frame_rate == 75.0 and loaded.fused_input_size == 64
+    assert loaded.frame_rate == 75.0 and loaded.fused_input_size == 256 + 32
