@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from transformers import EncodecModel
 
@@ -115,3 +116,53 @@ def test_tiny_training_run_lowers_the_loss_and_resumes(tmp_path):
     assert "--resume" in card and "No adversarial loss" in card
     codec = EncodecModel.from_pretrained(str(out))
     assert codec.quantizer.layers[0].codebook.embed.abs().sum() > 0  # trained codebooks were saved and reloaded
+
+
+def test_coarse_dims_keep_the_first_codebook_off_the_trailing_dimensions():
+    """`--coarse-dims`: codebook 0 stays zero beyond them through k-means, EMA and restarts; encode is unchanged."""
+    codec = tiny_codec(codebook_size=16)
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 8, 40, generator=g)
+    pool = z.permute(0, 2, 1).reshape(-1, 8)
+    ct.init_codebooks_kmeans(codec, pool, iters=3, coarse_dims=5)
+    first = codec.quantizer.layers[0].codebook
+    assert (first.embed[:, 5:] == 0).all() and first.embed[:, :5].abs().sum() > 0
+    assert codec.quantizer.layers[1].codebook.embed[:, 5:].abs().sum() > 0  # the residual codebooks see every dim
+    for _ in range(3):
+        _, codes, commit, _ = ct.residual_quantize(codec, z, n_q=2, train=True, decay=0.5, dead_threshold=1.0,
+                                                   generator=g, coarse_dims=5)
+        assert (first.embed[:, 5:] == 0).all()
+    # the trailing dimensions reach the quantized latent only through codebook 1: one codebook leaves them whole
+    zq1, _, _, _ = ct.residual_quantize(codec, z, n_q=1, coarse_dims=5)
+    assert (zq1.detach()[:, 5:] == 0).all()
+    left = ct.residual_energy(codec, z)
+    assert left[0] > 0.3 and left[1] < left[0]  # 3 of 8 unit-variance dims untouched by codebook 0
+    with torch.no_grad():
+        _, codes, _, _ = ct.residual_quantize(codec, z, n_q=2, coarse_dims=5)
+        # EncodecModel's own quantizer (no notion of coarse dims) picks the same codes
+        assert torch.equal(codec.quantizer.encode(z, bandwidth=3.0)[:2], codes)
+
+
+def test_spectral_and_correlation_losses():
+    loss_fn = ct.MultiScaleMelLoss(n_ffts=(128, 256))
+    x = torch.randn(2, 1, 2400) * 0.1
+    same = loss_fn.losses(x, x)
+    assert float(same["mel"]) == 0.0 and float(same["stft"]) == 0.0
+    other = loss_fn.losses(0.5 * x, x)
+    assert float(other["stft"]) > 0.4 and float(other["mel"]) > 0  # spectral convergence of a half-scale copy: 0.5
+    assert float(ct.correlation_loss(3 * x, x)) < 1e-6  # scale-invariant, like SI-SNR
+    assert float(ct.correlation_loss(-x, x)) == pytest.approx(2.0, abs=1e-5)
+    noise = torch.randn(2, 1, 2400, generator=torch.Generator().manual_seed(1))
+    assert 0.9 < float(ct.correlation_loss(noise, x)) < 1.1
+
+
+def test_init_from_copies_a_codec_and_refuses_another_architecture(tmp_path):
+    source = tiny_codec(codebook_size=16, seed=1)
+    source.save_pretrained(tmp_path / "src")
+    target = tiny_codec(codebook_size=16, seed=2)
+    ct.load_initial_weights(target, tmp_path / "src")
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
+        assert torch.equal(a, b), name
+    wider = EncodecModel(ct.small_codec_config(num_filters=4, hidden_size=12, codebook_size=16))
+    with pytest.raises(ValueError, match="does not fit this architecture"):
+        ct.load_initial_weights(wider, tmp_path / "src")

@@ -2,16 +2,26 @@
 
 A randomly initialised transformers `EncodecModel` has all-zero codebooks (every frame encodes to code 0) and
 `facebook/encodec_24khz` cannot be downloaded here, so this trains a reduced `EncodecModel` (24 kHz, hop 8*5*4*2 =
-320, causal convolutions, 1024-code codebooks, 2 codebooks at 1.5 kbps / 4 at 3 kbps, ~0.7 M parameters) with:
+320, causal convolutions, 1024-code codebooks, 1 codebook at 0.75 kbps / 2 at 1.5 kbps / 4 at 3 kbps, ~0.7 M parameters)
+with:
 
-- reconstruction losses: multi-scale mel L1 (log and linear magnitude, STFT sizes 128..2048) + waveform L1;
-- a commitment loss (encoder output -> stop-gradient of its quantized value, summed over the residual layers);
+- reconstruction losses: multi-scale mel L1 (log and linear magnitude, STFT sizes 128..2048), multi-scale STFT loss
+  (spectral convergence + log-magnitude L1 on the same STFTs) and waveform L1 (optionally a negative SI-SNR term);
+- a commitment loss (each residual layer's input -> stop-gradient of its quantized value, averaged over the layers
+  used, as EnCodec);
 - weight-norm data-dependent init of the encoder (its output starts with unit spread, so codebooks can follow it);
 - codebooks as EnCodec trains them: k-means on encoder outputs at step 0, then exponential moving averages of the
   assigned encoder outputs (`cluster_size` / `embed_avg`, Laplace-smoothed) with dead-code replacement, all on the
   model's own `quantizer.layers[i].codebook` buffers, so `model.encode` / `model.decode` use exactly what was trained.
-  Gradients pass the quantizer by the straight-through estimator. Each step uses 2 or 4 codebooks at random (EnCodec's
-  bandwidth sampling), so both configured bandwidths decode.
+  Gradients pass the quantizer by the straight-through estimator. Each step uses the codebooks of one of the
+  configured `target_bandwidths`, drawn at random (EnCodec's bandwidth sampling), so every bandwidth decodes and each
+  residual level learns what the levels before it leave.
+
+Why the bandwidth ladder needs care: the first committed codec (sampling 2 or 4 codebooks, the commitment summed over
+the layers) let its encoder collapse onto the first codebook's 1024 points (0.6 % of the encoder output's energy left
+for the residual levels, measured), so decoding 1, 2 or 4 codebooks gave the same log-mel L1. Drawing a single
+codebook too, and a commitment averaged over the layers, is EnCodec's recipe; `--init-from` continues from an
+existing codec's weights (codebooks included).
 
 There is **no adversarial loss** (EnCodec's multi-scale STFT discriminator) and no loss balancer: that, the tiny size
 and ~25 CPU-minutes of training put it far below `facebook/encodec_24khz`. It exists so that tests and demos run
@@ -53,6 +63,7 @@ SAMPLING_RATE = 24_000
 UPSAMPLING_RATIOS = [8, 5, 4, 2]  # hop 320: one frame per 13.3 ms, 75 frames/s, as facebook/encodec_24khz
 CARD_REPORT_BEGIN = "<!-- codec-report:begin -->"
 CARD_REPORT_END = "<!-- codec-report:end -->"
+LOSS_KEYS = ("loss", "mel", "stft", "wave", "corr", "commit")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -60,7 +71,7 @@ CARD_REPORT_END = "<!-- codec-report:end -->"
 
 
 def small_codec_config(num_filters: int = 8, hidden_size: int = 64, codebook_size: int = 1024,
-                       target_bandwidths=(1.5, 3.0), num_lstm_layers: int = 1):
+                       target_bandwidths=(0.75, 1.5, 3.0), num_lstm_layers: int = 1):
     """A reduced 24 kHz EnCodec config; the defaults give ~0.73 M parameters (EnCodec 24 kHz: 14.9 M)."""
     from transformers import EncodecConfig
 
@@ -77,8 +88,9 @@ def small_codec_config(num_filters: int = 8, hidden_size: int = 64, codebook_siz
         hidden_size=hidden_size,  # = codebook_dim
         num_lstm_layers=num_lstm_layers,
         codebook_size=codebook_size,
-        # 750 bit/s per 1024-code codebook at 75 Hz: 1.5 kbps -> 2 codebooks, 3 kbps -> 4
-        target_bandwidths=list(target_bandwidths),
+        # 750 bit/s per 1024-code codebook at 75 Hz: 0.75 kbps -> 1 codebook (the coarse one, what the LM predicts),
+        # 1.5 kbps -> 2, 3 kbps -> 4
+        target_bandwidths=sorted(float(b) for b in target_bandwidths),
     )
 
 
@@ -126,6 +138,26 @@ def codebooks(model) -> list:
 
 def quantizers_per_bandwidth(model) -> list[int]:
     return sorted({model.quantizer.get_num_quantizers_for_bandwidth(b) for b in model.config.target_bandwidths})
+
+
+def load_initial_weights(model, codec_dir: str | os.PathLike) -> None:
+    """Copy every weight and codebook buffer of a trained codec (`--init-from`) into `model`; shapes must agree.
+
+    Only the architecture has to match (channels, codebook size and count): the target bandwidths may differ, so an
+    older codec can be retrained with a new bandwidth ladder.
+    """
+    from transformers import EncodecModel
+
+    source = EncodecModel.from_pretrained(str(codec_dir))
+    theirs, ours = source.state_dict(), model.state_dict()
+    mismatched = sorted(k for k in ours if k in theirs and theirs[k].shape != ours[k].shape)
+    missing, unexpected = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    if mismatched or missing or unexpected:
+        raise ValueError(
+            f"--init-from {codec_dir} does not fit this architecture (shape mismatch: {mismatched[:3]}, missing: "
+            f"{missing[:3]}, unexpected: {unexpected[:3]}); pass the same --num-filters / --hidden-size / "
+            f"--codebook-size and a top bandwidth with the same number of codebooks as that codec.")
+    model.load_state_dict(theirs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -237,8 +269,10 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator 
 
 @torch.no_grad()
 def init_codebooks_kmeans(model, embeddings: torch.Tensor, iters: int = 10, seed: int = 0,
-                          batch_frames: int | None = None) -> None:
+                          batch_frames: int | None = None, coarse_dims: int | None = None) -> None:
     """Fit every codebook by k-means: layer i on the residual left by layers < i. `embeddings` is `[N, D]`.
+
+    `coarse_dims`: the first codebook is fitted on (and kept to) the leading `coarse_dims` dimensions only.
 
     `batch_frames` (frames per training batch) rescales the k-means cluster sizes into the units of the per-batch EMA
     counts, and `embed_avg = embed * cluster_size` keeps `embed_avg / cluster_size == embed` from the first EMA step on
@@ -247,8 +281,12 @@ def init_codebooks_kmeans(model, embeddings: torch.Tensor, iters: int = 10, seed
     generator = torch.Generator().manual_seed(seed)
     residual = embeddings.detach().float().cpu()
     scale = (batch_frames or residual.shape[0]) / residual.shape[0]
-    for cb in codebooks(model):
-        centroids, counts = kmeans(residual, cb.codebook_size, iters, generator)
+    for i, cb in enumerate(codebooks(model)):
+        source = residual
+        if i == 0 and coarse_dims:
+            source = residual.clone()
+            source[:, coarse_dims:] = 0
+        centroids, counts = kmeans(source, cb.codebook_size, iters, generator)
         cb.embed.copy_(centroids)
         cb.cluster_size.copy_(counts * scale)
         cb.embed_avg.copy_(centroids * cb.cluster_size[:, None])
@@ -290,13 +328,31 @@ def replace_dead_codes(cb, x: torch.Tensor, threshold: float, generator: torch.G
     return n
 
 
+@torch.no_grad()
+def restrict_to_coarse(cb, coarse_dims: int) -> None:
+    """Zero the first codebook outside its `coarse_dims` leading dimensions (`--coarse-dims`).
+
+    Why: left alone, a short run lets the encoder put everything it encodes on a low-dimensional set that one
+    1024-code codebook already quantizes to ~1 % of its variance, so the residual codebooks have nothing to carry
+    (measured: identical log-mel L1 with 1, 2 or 4 codebooks, in 64 and in 16 dimensions). With the first codebook
+    zero on the trailing dimensions, those dimensions reach the decoder only through codebooks 2.., so the decoder
+    learns to read them and the encoder to fill them. Nothing changes at inference: the nearest code of the first
+    codebook is still the nearest in all dimensions (the zero dimensions add the same distance to every code), and
+    `EncodecModel.encode` / `decode` run unchanged.
+    """
+    cb.embed[:, coarse_dims:] = 0
+    cb.embed_avg[:, coarse_dims:] = 0
+
+
 def residual_quantize(model, z: torch.Tensor, n_q: int, train: bool = False, decay: float = 0.99,
-                      dead_threshold: float = 0.0, generator: torch.Generator | None = None):
+                      dead_threshold: float = 0.0, generator: torch.Generator | None = None,
+                      coarse_dims: int | None = None):
     """Residual VQ of encoder output `z` `[B, D, T]` with the first `n_q` codebooks of `model`.
 
     Returns `(quantized [B, D, T], codes [n_q, B, T], commitment loss, codes replaced)`. `quantized` is straight-through
     (value of the quantized sum, gradient of `z`). The commitment term of layer i is `|r_i - sg(q_i)|^2` with
-    `r_i = z - sg(q_0 + ... + q_{i-1})`, so every layer pulls the encoder toward what the codebooks can represent.
+    `r_i = z - sg(q_0 + ... + q_{i-1})`, averaged over the `n_q` layers (EnCodec): every layer pulls the encoder toward
+    what the codebooks can represent, and a single-codebook step pulls no harder than a four-codebook one.
     With `train`, each used codebook gets its EMA update (assignments by the codebook before the update) and
     dead-code replacement, as EnCodec does.
     """
@@ -305,19 +361,40 @@ def residual_quantize(model, z: torch.Tensor, n_q: int, train: bool = False, dec
     quantized = torch.zeros_like(x)
     commit = z.new_zeros(())
     all_codes, replaced = [], 0
-    for cb in codebooks(model)[:n_q]:
+    for i, cb in enumerate(codebooks(model)[:n_q]):
         residual = x - quantized.detach()
         codes = nearest(residual.detach(), cb.embed)
         q = F.embedding(codes, cb.embed).detach()
-        commit = commit + F.mse_loss(residual, q)
+        if i == 0 and coarse_dims:  # the first codebook only sees (and only commits) the coarse dimensions
+            commit = commit + F.mse_loss(residual[:, :coarse_dims], q[:, :coarse_dims])
+        else:
+            commit = commit + F.mse_loss(residual, q)
         quantized = quantized + q
         all_codes.append(codes.view(b, t))
         if train:
             ema_update(cb, residual.detach(), codes, decay)
             if dead_threshold > 0:
                 replaced += replace_dead_codes(cb, residual.detach(), dead_threshold, generator)
+            if i == 0 and coarse_dims:
+                restrict_to_coarse(cb, coarse_dims)
     out = x + (quantized - x).detach()  # straight-through estimator
-    return out.view(b, t, d).permute(0, 2, 1), torch.stack(all_codes), commit, replaced
+    return out.view(b, t, d).permute(0, 2, 1), torch.stack(all_codes), commit / max(1, n_q), replaced
+
+
+@torch.no_grad()
+def residual_energy(model, z: torch.Tensor) -> list[float]:
+    """Share of the encoder output's variance left after 1, 2, ... codebooks (all of them): the ladder's raw material.
+
+    Relative to the variance around the batch mean (a constant offset carries no information). Near 0 after the
+    first codebook means the encoder has collapsed onto its codes and the finer levels carry nothing.
+    """
+    x = z.permute(0, 2, 1).reshape(-1, z.shape[1]).float()
+    total = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
+    residual, shares = x.clone(), []
+    for cb in codebooks(model):
+        residual = residual - F.embedding(nearest(residual, cb.embed), cb.embed)
+        shares.append(float(residual.pow(2).sum() / total))
+    return shares
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -348,25 +425,58 @@ class MultiScaleMelLoss(nn.Module):
         return torch.einsum("bft,fm->bmt", spec, getattr(self, f"mel_{n_fft}"))
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.losses(y, x)["mel"]
+
+    def spectrum(self, audio: torch.Tensor, n_fft: int) -> torch.Tensor:
+        return torch.stft(audio.float(), n_fft, hop_length=n_fft // 4, window=getattr(self, f"win_{n_fft}"),
+                          return_complex=True).abs()
+
+    def losses(self, y: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`mel` (as `forward`) and `stft`: the multi-scale STFT loss on the same spectra, averaged over the sizes.
+
+        The STFT loss of one size is spectral convergence `|S_y - S_x|_F / |S_x|_F` plus the L1 of log magnitudes
+        (Yamamoto et al., 2020): the linear-frequency detail (harmonics of music) that 64 mel bands blur.
+        """
         y, x = y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1])
-        total = 0.0
+        mel_total, stft_total = 0.0, 0.0
         for n_fft in self.n_ffts:
-            my, mx = self.mel(y, n_fft), self.mel(x, n_fft)
-            total = total + (my - mx).abs().mean() + (torch.log(my + 1e-5) - torch.log(mx + 1e-5)).abs().mean()
-        return total / len(self.n_ffts)
+            sy, sx = self.spectrum(y, n_fft), self.spectrum(x, n_fft)
+            fb = getattr(self, f"mel_{n_fft}")
+            my, mx = torch.einsum("bft,fm->bmt", sy, fb), torch.einsum("bft,fm->bmt", sx, fb)
+            mel_total = mel_total + (my - mx).abs().mean() + (torch.log(my + 1e-5) - torch.log(mx + 1e-5)).abs().mean()
+            convergence = torch.linalg.vector_norm(sy - sx) / torch.linalg.vector_norm(sx).clamp_min(1e-5)
+            stft_total = stft_total + convergence + (torch.log(sy + 1e-5) - torch.log(sx + 1e-5)).abs().mean()
+        return {"mel": mel_total / len(self.n_ffts), "stft": stft_total / len(self.n_ffts)}
+
+
+def correlation_loss(y: torch.Tensor, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Mean over the batch of `1 - cos(y, x)` of the zero-mean waveforms: 0 when phase-aligned, 1 when uncorrelated.
+
+    SI-SNR is a monotone function of this cosine (`10 log10(c^2 / (1 - c^2))` for c > 0) but, unlike -SI-SNR, it is
+    bounded and its gradient does not blow up where the decode is uncorrelated with the input (where training starts).
+    """
+    y, x = y.reshape(-1, y.shape[-1]), x.reshape(-1, x.shape[-1])
+    y, x = y - y.mean(-1, keepdim=True), x - x.mean(-1, keepdim=True)
+    cos = (y * x).sum(-1) / (y.norm(dim=-1) * x.norm(dim=-1) + eps)
+    return (1 - cos).mean()
 
 
 def training_step(model, loss_fn, audio: torch.Tensor, n_q: int, args, generator=None) -> dict:
     """One forward pass: encode, quantize (EMA-updating the codebooks), decode; returns the losses."""
     z = model.encoder(audio)
     zq, codes, commit, replaced = residual_quantize(model, z, n_q, train=True, decay=args.ema_decay,
-                                                    dead_threshold=dead_code_threshold(args, z), generator=generator)
+                                                    dead_threshold=dead_code_threshold(args, z), generator=generator,
+                                                    coarse_dims=getattr(args, "coarse_dims", None))
     y = model.decoder(zq)[..., : audio.shape[-1]]
-    mel = loss_fn(y, audio)
+    spectral = loss_fn.losses(y, audio)
+    mel, stft = spectral["mel"], spectral["stft"]
     wave = (y - audio).abs().mean()
-    loss = args.mel_weight * mel + args.wave_weight * wave + args.commit_weight * commit
-    return {"loss": loss, "mel": mel.detach(), "wave": wave.detach(), "commit": commit.detach(),
-            "replaced": replaced, "distinct": int(codes[0].unique().numel())}
+    corr = correlation_loss(y, audio)
+    loss = (args.mel_weight * mel + getattr(args, "stft_weight", 0.0) * stft + args.wave_weight * wave
+            + getattr(args, "corr_weight", 0.0) * corr + args.commit_weight * commit)
+    return {"loss": loss, "mel": mel.detach(), "stft": stft.detach(), "wave": wave.detach(), "corr": corr.detach(),
+            "commit": commit.detach(), "replaced": replaced, "distinct": int(codes[0].unique().numel()),
+            "z": z.detach()}
 
 
 def dead_code_threshold(args, z: torch.Tensor) -> float:
@@ -435,8 +545,12 @@ def train(args) -> dict:
     if accelerator.num_processes > 1:
         raise RuntimeError("train-codec runs in one process: the EMA codebook statistics are not all-reduced.")
     set_seed(args.seed)
-    config = small_codec_config(args.num_filters, args.hidden_size, args.codebook_size)
+    config = small_codec_config(args.num_filters, args.hidden_size, args.codebook_size,
+                                target_bandwidths=getattr(args, "target_bandwidths", None) or (0.75, 1.5, 3.0))
     model = EncodecModel(config)
+    init_from = getattr(args, "init_from", None)
+    if init_from and not args.resume:
+        load_initial_weights(model, init_from)
     clips = load_clips(args.dataset, "train", max_seconds=args.max_train_seconds)
     train_hours = sum(len(c["audio"]) for c in clips) / SAMPLING_RATE / 3600
     sampler = SegmentSampler(clips, int(args.segment_seconds * SAMPLING_RATE), args.seed)
@@ -453,11 +567,15 @@ def train(args) -> dict:
     if resumed_from is not None:
         accelerator.load_state(str(resumed_from))  # model (codebook buffers included), optimizer, RNGs, sampler, step
         accelerator.print(f"resumed from {resumed_from} at step {state.step}")
+    elif init_from and not getattr(args, "refit_codebooks", False):
+        accelerator.print(f"starting from the weights and codebooks of {init_from}")
     else:
-        data_dependent_init(raw.encoder, sampler.sample(args.batch_size).to(accelerator.device))
+        if not init_from:
+            data_dependent_init(raw.encoder, sampler.sample(args.batch_size).to(accelerator.device))
         pool = encoder_outputs(raw, sampler, args.kmeans_seconds, args.batch_size, accelerator.device)
         batch_frames = args.batch_size * math.ceil(args.segment_seconds * SAMPLING_RATE / raw.config.hop_length)
-        init_codebooks_kmeans(raw, pool, iters=args.kmeans_iters, seed=args.seed, batch_frames=batch_frames)
+        init_codebooks_kmeans(raw, pool, iters=args.kmeans_iters, seed=args.seed, batch_frames=batch_frames,
+                              coarse_dims=getattr(args, "coarse_dims", None))
     start_step = state.step
     choices = quantizers_per_bandwidth(raw)
     generator = torch.Generator().manual_seed(args.seed + start_step)  # bandwidth draws and dead-code restarts
@@ -481,7 +599,9 @@ def train(args) -> dict:
         state.train_seconds += time.perf_counter() - tick
         record = {"step": state.step, "n_q": n_q, "replaced": out["replaced"], "distinct": out["distinct"],
                   "lr": scheduler.get_last_lr()[0],
-                  **{k: float(out[k].detach()) for k in ("loss", "mel", "wave", "commit")}}
+                  **{k: float(out[k].detach()) for k in LOSS_KEYS}}
+        if args.log_every and state.step % args.log_every == 0:
+            record["residual_energy"] = [round(v, 4) for v in residual_energy(raw, out["z"])]
         history.append(record)
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.3f}", mel=f"{record['mel']:.3f}", codes=record["distinct"],
@@ -502,8 +622,10 @@ def train(args) -> dict:
         "resumed_from": str(resumed_from) if resumed_from else None,
         "train_hours": round(train_hours, 3),
         "num_parameters": num_parameters(raw),
-        "final": {k: float(np.mean([h[k] for h in history[-50:]])) for k in ("loss", "mel", "wave", "commit")}
-        if history else None,
+        "final": {k: float(np.mean([h[k] for h in history[-50:]])) for k in LOSS_KEYS} if history else None,
+        "final_residual_energy": next((h["residual_energy"] for h in reversed(history) if "residual_energy" in h),
+                                      None),
+        "init_from": str(init_from) if init_from else None,
         "final_steps_averaged": min(50, len(history)),
         "history": history,
     }
@@ -554,12 +676,17 @@ def command_line(args) -> str:
     flags = ["dataset", "output_dir", "processor_output_dir", "checkpoint_dir", "max_steps", "max_minutes",
              "batch_size", "segment_seconds", "lr", "warmup_steps", "seed", "save_every", "num_filters", "hidden_size",
              "codebook_size", "kmeans_seconds", "kmeans_iters", "ema_decay", "dead_code_fraction", "mel_weight",
-             "wave_weight", "commit_weight", "grad_clip", "max_train_seconds", "num_threads"]
+             "stft_weight", "wave_weight", "corr_weight", "commit_weight", "grad_clip", "max_train_seconds",
+             "num_threads", "target_bandwidths", "init_from", "coarse_dims"]
     parts = ["whisper-gpt train-codec"]
     for name in flags:
         value = getattr(args, name, None)
+        if isinstance(value, (list, tuple)):
+            value = " ".join(str(v) for v in value)
         if value is not None:
             parts.append(f"--{name.replace('_', '-')} {value}")
+    if getattr(args, "refit_codebooks", False):
+        parts.append("--refit-codebooks")
     if getattr(args, "resume", False):
         parts.append("--resume")
     return " \\\n    ".join(parts)
@@ -759,8 +886,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="EnCodec uses 0.99 over 300k steps; a short run needs codebooks that keep up with the encoder")
     p.add_argument("--dead-code-fraction", type=float, default=0.2,
                    help="restart codes whose EMA usage is below this fraction of the uniform share")
+    p.add_argument("--target-bandwidths", type=float, nargs="+", default=[0.75, 1.5, 3.0],
+                   help="kbps; 750 bit/s per 1024-code codebook: 0.75 1.5 3.0 = 1, 2, 4 codebooks (one drawn per step)")
+    p.add_argument("--init-from", default=None,
+                   help="start from this trained codec's weights and codebooks (same architecture) instead of scratch")
+    p.add_argument("--refit-codebooks", action="store_true",
+                   help="with --init-from: refit every codebook by k-means on the loaded encoder's outputs")
+    p.add_argument("--coarse-dims", type=int, default=None,
+                   help="keep the first codebook to the leading N latent dimensions, so the rest reach the decoder "
+                        "only through the residual codebooks (default: all, plain EnCodec)")
     p.add_argument("--mel-weight", type=float, default=1.0)
+    p.add_argument("--stft-weight", type=float, default=0.5, help="multi-scale STFT loss (spectral convergence + log)")
     p.add_argument("--wave-weight", type=float, default=0.1)
+    p.add_argument("--corr-weight", type=float, default=0.0,
+                   help="1 - cosine of decoded and input waveform (a bounded SI-SNR surrogate)")
     p.add_argument("--commit-weight", type=float, default=0.1,
                    help="higher weights collapsed the encoder onto a few codes in the first steps (measured)")
     p.add_argument("--grad-clip", type=float, default=1.0)
