@@ -259,7 +259,12 @@ def convert_accelerate_checkpoint(
     the training dataset's Hub id for the card (when the run trained on a Hub id), a training summary, and
     evaluation numbers from an `eval_results.json` next to the checkpoint.
     """
-    from whisper_gpt_hf.conversion.hub_ready import load_card_evaluation, make_hub_ready
+    from whisper_gpt_hf.conversion.hub_ready import (
+        load_card_evaluation,
+        make_hub_ready,
+        template_dataset_ids,
+        training_datasets,
+    )
 
     folder = Path(checkpoint_dir)
     run = read_run(folder, config)
@@ -271,8 +276,9 @@ def convert_accelerate_checkpoint(
                       if (d / "eval_results.json").is_file()), None)
         if found is not None:
             hub_ready_kwargs["eval_results"] = load_card_evaluation(found)
-    if hub_ready_kwargs.get("dataset_ids") is None and run.dataset and _looks_like_hub_id(run.dataset):
-        hub_ready_kwargs["dataset_ids"] = [run.dataset]
+    if hub_ready_kwargs.get("dataset_ids") is None and run.dataset:  # the card names the run's own data
+        hub_ready_kwargs["dataset_ids"], hub_ready_kwargs["local_datasets"] = training_datasets(
+            run.dataset, template_dataset_ids(hub_ready_kwargs.get("template")))
     if not hub_ready_kwargs.get("training_summary"):
         hub_ready_kwargs["training_summary"] = run.summary
     if not hub_ready_kwargs.get("model_name"):
@@ -281,10 +287,6 @@ def convert_accelerate_checkpoint(
     out = make_hub_ready(model, processor, output_dir, **hub_ready_kwargs)
     check_parity(state_dict, str(weights), out)
     return out
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name)) and not os.path.exists(name)
 
 
 __all__ = [

@@ -261,6 +261,40 @@ def portable_dataset_name(name: str, dataset_ids: Sequence[str] | None = None) -
     return path.name
 
 
+RUN_CONFIG_NAME = "run_config.json"  # written by `whisper-gpt train` into its output_dir, next to the final model
+
+
+def read_run_config(model_dir: str | os.PathLike | None) -> dict | None:
+    """The `run_config.json` of the training run that saved this model folder, if it has one."""
+    path = Path(model_dir) / RUN_CONFIG_NAME if model_dir else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise HubReadyError(f"{path}: not valid JSON: {err}") from err
+
+
+def training_datasets(dataset: str, known_ids: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """What a card says a run was trained on, from the `dataset` its run_config.json records: (Hub ids for the
+    `datasets:` metadata, local datasets named in "Trained on"). A local folder with the name of a dataset in
+    `known_ids` (the template's, the published copies of the embedded corpora) is that Hub dataset."""
+    dataset = str(dataset)
+    local = None
+    for base in (Path.cwd(), ASSETS_ROOT, REPO_ROOT):  # run_config paths are relative to where training ran
+        candidate = Path(dataset) if os.path.isabs(dataset) else base / dataset
+        if candidate.exists():
+            local = candidate.resolve()
+            break
+    if local is None and re.fullmatch(r"[\w.-]+/[\w.-]+", dataset) and not os.path.isabs(dataset):
+        return [dataset], []
+    name = local.name if local is not None else Path(dataset).name
+    same = [d for d in known_ids if d.split("/")[-1] == name]
+    if same:
+        return same[:1], []
+    return [], [portable_dataset_name(str(local)) if local is not None else name]
+
+
 def _select_own_results(evaluation: CardEvaluation, model: WhisperGPTForCausalLM) -> CardEvaluation:
     """Keep the results measured on this checkpoint (same parameter count and variant); refuse numbers of another model."""
     n_params = int(model.num_parameters())
@@ -317,12 +351,13 @@ def model_details_markdown(model: WhisperGPTForCausalLM, processor: WhisperGPTPr
     rows = [
         ("variant", "hybrid (causal log-mel branch + coarse codes)" if c.use_spectrogram else "token-only GPT baseline"),
         ("parameters", f"{format_params(model.num_parameters())} ({model.num_parameters():,})"),
-        ("main transformer", f"{c.num_hidden_layers} layers, width {c.hidden_size}, {c.num_attention_heads} heads, "
-                             f"MLP {c.intermediate_size}"),
+        ("main transformer", f"{_count(c.num_hidden_layers, 'layer')}, width {c.hidden_size}, "
+                             f"{_count(c.num_attention_heads, 'head')}, MLP {c.intermediate_size}"),
     ]
     if c.use_spectrogram:
-        rows.append(("spectrogram branch", f"{c.spectrogram_num_layers} causal blocks, width {c.spectrogram_hidden_size}, "
-                                           f"{c.spectrogram_num_heads} heads, MLP {c.spectrogram_intermediate_size}; "
+        rows.append(("spectrogram branch", f"{_count(c.spectrogram_num_layers, 'causal block')}, width "
+                                           f"{c.spectrogram_hidden_size}, {_count(c.spectrogram_num_heads, 'head')}, "
+                                           f"MLP {c.spectrogram_intermediate_size}; "
                                            f"{c.n_mels} mel channels per frame"))
     rows += [
         ("fused input", f"{c.token_embedding_size}-dim code embedding"
@@ -339,10 +374,18 @@ def model_details_markdown(model: WhisperGPTForCausalLM, processor: WhisperGPTPr
     return "\n".join(lines)
 
 
-def training_data_markdown(dataset_ids: Sequence[str], training_summary: str | None) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def training_data_markdown(dataset_ids: Sequence[str], training_summary: str | None,
+                           local_datasets: Sequence[str] = ()) -> str:
+    """"Trained on" the Hub datasets (linked) and the local ones (named, not linked); `training_summary` after it."""
     parts = []
-    if dataset_ids:
-        parts.append("Trained on " + ", ".join(f"[`{d}`](https://huggingface.co/datasets/{d})" for d in dataset_ids) + ".")
+    names = [f"[`{d}`](https://huggingface.co/datasets/{d})" for d in dataset_ids]
+    names += [f"the local dataset `{d}` (not on the Hub)" for d in local_datasets]
+    if names:
+        parts.append("Trained on " + ", ".join(names) + ".")
     else:
         parts.append("The training data of this checkpoint was not recorded.")
     if training_summary:
@@ -379,8 +422,10 @@ def card_metadata(
     from huggingface_hub import ModelCardData
 
     meta = dict(base)
-    if dataset_ids is not None:
+    if dataset_ids:
         meta["datasets"] = list(dataset_ids)
+    elif dataset_ids is not None:  # trained on local data only: no Hub dataset to name
+        meta.pop("datasets", None)
     meta.pop("model-index", None)
     if evaluation is not None and evaluation.results:
         result = evaluation.results[0]
@@ -431,6 +476,7 @@ def render_model_card(
     dataset_ids: Sequence[str] | None = None,
     training_summary: str | None = None,
     template: str | os.PathLike | None = None,
+    local_datasets: Sequence[str] = (),
 ) -> str:
     """README.md for `model`: the `MODEL_CARD.md` template filled with this checkpoint's values."""
     text, match, base = _read_template(template)
@@ -444,7 +490,7 @@ def render_model_card(
         "variant": "hybrid" if model.config.use_spectrogram else "token-only",
         "params": format_params(model.num_parameters()),
         "model_details": model_details_markdown(model, processor),
-        "training_data": training_data_markdown(dataset_ids, training_summary),
+        "training_data": training_data_markdown(dataset_ids, training_summary, local_datasets),
         "eval_table": eval_table_markdown(evaluation, model_name),
     }
     body = render_template(text[match.end():], values)
@@ -630,6 +676,7 @@ def make_hub_ready(
     template: str | os.PathLike | None = None,
     require_eval: bool = True,
     overwrite: bool = False,
+    local_datasets: Sequence[str] | None = None,
 ) -> Path:
     """Write the Hub-ready folder of a WHISPER-GPT model (see the module docstring); return its path.
 
@@ -641,7 +688,10 @@ def make_hub_ready(
         eval_results: this checkpoint's evaluation numbers: `whisper-gpt evaluate --json` output (dict or path),
             `EvalResult`(s) or a `CardEvaluation`.
         eval_dataset: instead, evaluate now on this dataset (Hub id or Hub-layout folder), split `eval_split`.
-        dataset_ids: Hub ids of the training data for the card's metadata (default: the template's `datasets`).
+        dataset_ids: Hub ids of the training data for the card's metadata (default: what the model folder's
+            `run_config.json` records, see `training_datasets`; without one, the template's `datasets`).
+        local_datasets: training data that is not on the Hub, named in the card's "Trained on"; with
+            `dataset_ids` None it comes from `run_config.json` too.
         repo_id: the Hub repo the folder is meant for (used in the card's usage snippet).
         require_eval: refuse to write a card without evaluation numbers (default).
     """
@@ -651,6 +701,9 @@ def make_hub_ready(
     model, model_dir = _resolve_model(model_or_dir)
     processor = _resolve_processor(processor, model_dir)
     check_model_processor(model, processor)
+    run = read_run_config(model_dir)
+    if dataset_ids is None and local_datasets is None and run and run.get("dataset"):
+        dataset_ids, local_datasets = training_datasets(run["dataset"], template_dataset_ids(template))
     if not model_name:
         model_name = (repo_id.split("/")[-1] if repo_id
                       else Path(model_dir).resolve().name if model_dir else "whisper-gpt")
@@ -681,7 +734,8 @@ def make_hub_ready(
         )
 
     readme = render_model_card(model, processor, evaluation, repo_id=repo_id, model_name=model_name,
-                               dataset_ids=dataset_ids, training_summary=training_summary, template=template)
+                               dataset_ids=dataset_ids, training_summary=training_summary, template=template,
+                               local_datasets=local_datasets or ())
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
@@ -734,8 +788,10 @@ __all__ = [
     "evaluate_for_card",
     "load_card_evaluation",
     "make_hub_ready",
+    "read_run_config",
     "remote_code_files",
     "render_model_card",
     "render_template",
+    "training_datasets",
     "verify_hub_ready",
 ]

@@ -367,3 +367,77 @@ def test_parity_check_catches_a_changed_tensor(hub_folder, hybrid):
     state["model.norm.bias"] += 1e-6
     with pytest.raises(ConversionError, match="tensors differ: model.norm.bias"):
         check_parity(state, "the source", hub_folder)
+
+
+# ---------------------------------------------------------------------------------------------------- the card's data and usage
+
+
+def _card_section(readme: str, title: str) -> str:
+    return readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "recorded, hub_ids, trained_on",
+    [
+        ("org/other-corpus", ["org/other-corpus"], "[`org/other-corpus`](https://huggingface.co/datasets/org/other-corpus)"),
+        ("hub/whisper-gpt-corpus-small", ["whisper-gpt-hf/whisper-gpt-corpus-small"],
+         "[`whisper-gpt-hf/whisper-gpt-corpus-small`]"),  # the embedded copy of a published dataset
+        ("LOCAL", None, "the local dataset `audio` (not on the Hub)"),
+    ],
+    ids=["hub-id", "embedded-corpus", "local-folder"],
+)
+def test_card_names_the_runs_own_training_data(workdir, hybrid, dataset, recorded, hub_ids, trained_on):
+    model, processor = hybrid
+    folder = saved_model_dir(workdir / f"run-{hash(recorded) & 0xffff}", model, processor)
+    (folder / "run_config.json").write_text(json.dumps({"dataset": str(dataset) if recorded == "LOCAL" else recorded}))
+    out = make_hub_ready(folder, output_dir=folder.parent / f"{folder.name}-hub", require_eval=False, overwrite=True)
+    readme = (out / "README.md").read_text()
+    meta = yaml.safe_load(readme.split("---\n")[1])
+    assert meta.get("datasets") == hub_ids
+    training = _card_section(readme, "Training data")
+    assert f"Trained on {trained_on}" in training
+    template_ids = yaml.safe_load(MODEL_CARD_TEMPLATE.read_text().split("---\n")[1])["datasets"]
+    if recorded != "hub/whisper-gpt-corpus-small":
+        assert not any(t in training for t in template_ids)
+
+
+def test_card_counts_are_grammatical(workdir, hybrid):
+    model = tiny_model(num_hidden_layers=1, spectrogram_num_layers=1, num_attention_heads=1, spectrogram_num_heads=1)
+    out = make_hub_ready(model, hybrid[1], workdir / "one-layer", require_eval=False)
+    details = _card_section((out / "README.md").read_text(), "Model details")
+    assert "1 layer," in details and "1 causal block," in details and "1 head," in details
+    assert not re.search(r"\b1 (layers|heads|causal blocks)\b", details)
+
+
+def test_the_cards_usage_lines_run(workdir, hybrid, dataset, tmp_path):
+    """Every usage line of the rendered card, as a user would paste it: the Python snippet in a fresh process
+    (trust_remote_code, repo_id = the folder), then the two command lines."""
+    import shlex
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    model, processor = hybrid
+    out = make_hub_ready(model, processor, workdir / "usage-hub", require_eval=False, repo_id="REPO")
+    readme = (out / "README.md").read_text().replace("REPO", str(out))
+    usage = _card_section(readme, "How to use")
+    python = usage.split("```python\n", 1)[1].split("```", 1)[0]
+    commands = [line for line in usage.split("```bash\n", 1)[1].split("```", 1)[0].splitlines() if line.strip()]
+    assert "continue_audio(" in python and "sf.write(" in python  # the snippet makes audio, not only logits
+    assert [shlex.split(c)[:2] for c in commands] == [["whisper-gpt", "generate"], ["whisper-gpt", "evaluate"]]
+
+    run = subprocess.run([sys.executable, "-c", python], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    audio, rate = sf.read(tmp_path / "continuation.wav")
+    assert rate == 24_000 and audio.shape == (72_000,)  # 1 s prompt (75 whole frames) + 2 s
+    assert np.abs(audio[24_000:]).max() > 0
+
+    sf.write(tmp_path / "prompt.wav", test_audio(0.5), 24_000)
+    generate = shlex.split(commands[0].replace("prompt.wav", str(tmp_path / "prompt.wav"))
+                           .replace("continuation.wav", str(tmp_path / "cli.wav")))
+    assert "--seconds" in generate
+    assert cli_main(generate[1:]) == 0
+    assert sf.info(str(tmp_path / "cli.wav")).duration == pytest.approx(0.5 + 3, abs=2 / 75)
+    evaluate = shlex.split(commands[1].replace("DATASET", str(dataset)))
+    assert cli_main(evaluate[1:] + ["--split", "test"]) == 0
