@@ -50,6 +50,12 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def _pipeline_registered_here() -> bool:
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    return "audio-continuation" in PIPELINE_REGISTRY.get_supported_tasks()
+
+
 FUSION_BALANCES = ("layernorm", "scale_spectrogram", "none")
 
 # The type of every architectural field (checked on load: a JSON string "false" is truthy, "128" breaks shapes).
@@ -267,6 +273,10 @@ class WhisperGPTConfig(PretrainedConfig):
         # A config saved before `fusion_balance` existed describes the first build's fusion: keep its logits.
         if config_dict.get("model_type", cls.model_type) == cls.model_type and "fusion_balance" not in config_dict:
             config_dict = {**config_dict, "fusion_balance": "none"}
+        if "custom_pipelines" in config_dict and _pipeline_registered_here():
+            # The package is imported, so its own audio-continuation pipeline is registered: let pipeline() use it
+            # instead of asking for trust_remote_code to import the folder's copy (save_pretrained writes it back).
+            config_dict = {k: v for k, v in config_dict.items() if k != "custom_pipelines"}
         return super().from_dict(config_dict, **kwargs)
 
     @property

