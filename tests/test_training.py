@@ -39,7 +39,7 @@ CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "rng_state_0.s
 TINY = {k: v for k, v in tiny_config().to_dict().items()
         if k in ("spectrogram_hidden_size", "spectrogram_num_layers", "spectrogram_num_heads",
                  "spectrogram_intermediate_size", "token_embedding_size", "hidden_size", "num_hidden_layers",
-                 "num_attention_heads", "intermediate_size", "dropout")}
+                 "num_attention_heads", "intermediate_size", "dropout", "tie_word_embeddings")}
 TINY["max_position_embeddings"] = 64
 
 

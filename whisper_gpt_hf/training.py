@@ -636,9 +636,9 @@ def check_output_dir(args: WhisperGPTTrainingArguments) -> None:
         return
     shown = ", ".join(present[:6]) + (" ..." if len(present) > 6 else "")
     if not args.resume:
-        what = "has checkpoints" if list_checkpoints(args.output_dir) else "is not empty"
+        what = "already has checkpoints" if list_checkpoints(args.output_dir) else "is not empty"
         raise ValueError(
-            f"--output-dir {args.output_dir} already {what} ({shown}): pass --resume to continue that run, "
+            f"--output-dir {args.output_dir} {what} ({shown}): pass --resume to continue that run, "
             "--overwrite-output-dir to replace it, or use a new --output-dir."
         )
     if not list_checkpoints(args.output_dir) and os.path.isfile(os.path.join(args.output_dir, "training_summary.json")):
