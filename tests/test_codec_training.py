@@ -166,3 +166,19 @@ def test_init_from_copies_a_codec_and_refuses_another_architecture(tmp_path):
     wider = EncodecModel(ct.small_codec_config(num_filters=4, hidden_size=12, codebook_size=16))
     with pytest.raises(ValueError, match="does not fit this architecture"):
         ct.load_initial_weights(wider, tmp_path / "src")
+
+
+def test_continuous_step_decodes_the_unquantized_latent_and_still_updates_codebooks():
+    codec = tiny_codec(codebook_size=16)
+    audio = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 1, 3200)).astype(np.float32) * 0.1)
+    with torch.no_grad():
+        z = codec.encoder(audio)
+        ct.init_codebooks_kmeans(codec, z.permute(0, 2, 1).reshape(-1, 8), iters=2)
+    args = ct.parse_args(["--output-dir", "unused", "--codebook-size", "16"])
+    before = codec.quantizer.layers[3].codebook.embed.clone()
+    out = ct.training_step(codec, ct.MultiScaleMelLoss(n_ffts=(128, 256)), audio, 0, args)
+    assert not torch.equal(codec.quantizer.layers[3].codebook.embed, before)  # all codebooks keep tracking the latent
+    with torch.no_grad():
+        y = codec.decoder(codec.encoder(audio))[..., :3200]
+        expected = (y - audio).abs().mean()
+    assert float(out["wave"]) == pytest.approx(float(expected), rel=1e-5)  # the decoder got z itself, not its codes

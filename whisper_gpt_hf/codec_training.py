@@ -20,8 +20,10 @@ with:
 Why the bandwidth ladder needs care: the first committed codec (sampling 2 or 4 codebooks, the commitment summed over
 the layers) let its encoder collapse onto the first codebook's 1024 points (0.6 % of the encoder output's energy left
 for the residual levels, measured), so decoding 1, 2 or 4 codebooks gave the same log-mel L1. Drawing a single
-codebook too, and a commitment averaged over the layers, is EnCodec's recipe; `--init-from` continues from an
-existing codec's weights (codebooks included).
+codebook too, and a commitment averaged over the layers (EnCodec's recipe), was not enough in short runs (3-minute
+pilots from scratch, in 64 and 16 latent dims: the same L1 at every bandwidth). `--coarse-dims N` keeps the first
+codebook to the leading N latent dimensions, so the others reach the decoder only through codebooks 2..: the decoder
+must learn to read them (see `restrict_to_coarse`). `--init-from` starts from an existing codec's weights.
 
 There is **no adversarial loss** (EnCodec's multi-scale STFT discriminator) and no loss balancer: that, the tiny size
 and ~25 CPU-minutes of training put it far below `facebook/encodec_24khz`. It exists so that tests and demos run
@@ -462,12 +464,20 @@ def correlation_loss(y: torch.Tensor, x: torch.Tensor, eps: float = 1e-8) -> tor
 
 
 def training_step(model, loss_fn, audio: torch.Tensor, n_q: int, args, generator=None) -> dict:
-    """One forward pass: encode, quantize (EMA-updating the codebooks), decode; returns the losses."""
+    """One forward pass: encode, quantize (EMA-updating the codebooks), decode; returns the losses.
+
+    `n_q = 0` is a continuous step (`--continuous-fraction`): the codebooks are updated and the commitment computed
+    with all of them, but the decoder gets the unquantized encoder output. Why: the finer codebooks only help if the
+    decoder reads detail the coarse code lacks; trained on quantized latents alone, a small decoder learns to render
+    what one codebook carries and ignores the rest (measured: equal L1 at every bandwidth). Trained on the continuous
+    latent too, it reads all of it, and each added codebook brings the quantized latent closer to it.
+    """
     z = model.encoder(audio)
-    zq, codes, commit, replaced = residual_quantize(model, z, n_q, train=True, decay=args.ema_decay,
+    quantize_n_q = n_q or model.config.num_quantizers
+    zq, codes, commit, replaced = residual_quantize(model, z, quantize_n_q, train=True, decay=args.ema_decay,
                                                     dead_threshold=dead_code_threshold(args, z), generator=generator,
                                                     coarse_dims=getattr(args, "coarse_dims", None))
-    y = model.decoder(zq)[..., : audio.shape[-1]]
+    y = model.decoder(zq if n_q else z)[..., : audio.shape[-1]]
     spectral = loss_fn.losses(y, audio)
     mel, stft = spectral["mel"], spectral["stft"]
     wave = (y - audio).abs().mean()
@@ -588,6 +598,9 @@ def train(args) -> dict:
         tick = time.perf_counter()
         audio = sampler.sample(args.batch_size).to(accelerator.device)
         n_q = choices[int(torch.randint(len(choices), (1,), generator=generator))]
+        if getattr(args, "continuous_fraction", 0.0) > 0 and float(torch.rand(1, generator=generator)) < \
+                args.continuous_fraction:
+            n_q = 0  # a continuous step (see training_step)
         with accelerator.autocast():
             out = training_step(raw, loss_fn, audio, n_q, args, generator)
         accelerator.backward(out["loss"])
@@ -677,7 +690,7 @@ def command_line(args) -> str:
              "batch_size", "segment_seconds", "lr", "warmup_steps", "seed", "save_every", "num_filters", "hidden_size",
              "codebook_size", "kmeans_seconds", "kmeans_iters", "ema_decay", "dead_code_fraction", "mel_weight",
              "stft_weight", "wave_weight", "corr_weight", "commit_weight", "grad_clip", "max_train_seconds",
-             "num_threads", "target_bandwidths", "init_from", "coarse_dims"]
+             "num_threads", "target_bandwidths", "init_from", "coarse_dims", "continuous_fraction"]
     parts = ["whisper-gpt train-codec"]
     for name in flags:
         value = getattr(args, name, None)
@@ -707,6 +720,29 @@ def update_card_report(codec_dir: str | os.PathLike, markdown: str) -> None:
     block = f"{CARD_REPORT_BEGIN}\n{markdown.strip()}\n{CARD_REPORT_END}"
     old = report_section(card)
     path.write_text(card.replace(old, block) if old in card else card.rstrip() + "\n\n" + block + "\n")
+
+
+def ladder_text(args) -> str:
+    bandwidths = sorted(getattr(args, "target_bandwidths", None) or (1.5, 3.0))
+    per_codebook = math.log2(args.codebook_size) * SAMPLING_RATE / math.prod(UPSAMPLING_RATIOS) / 1000
+    return ", ".join(f"{b:g} kbps = {max(1, math.floor(b / per_codebook + 1e-9))} codebook"
+                     f"{'s' if math.floor(b / per_codebook + 1e-9) > 1 else ''}" for b in bandwidths)
+
+
+def init_text(args) -> str:
+    if getattr(args, "init_from", None):
+        refit = (" with every codebook refitted by k-means on its encoder outputs" if getattr(args, "refit_codebooks",
+                                                                                              False) else "")
+        return f"the weights of the codec in `{args.init_from}` (the same architecture){refit}."
+    return "weight-norm data-dependent init of the encoder convolutions (unit-spread encoder output)."
+
+
+def coarse_text(args) -> str:
+    if not getattr(args, "coarse_dims", None):
+        return ""
+    return (f" The first codebook is kept to the leading {args.coarse_dims} of the {args.hidden_size} latent "
+            "dimensions (zero on the others), so the trailing ones reach the decoder only through the residual "
+            "codebooks: each bandwidth step adds detail.")
 
 
 def model_card(meta: dict, args, report: str) -> str:
@@ -757,14 +793,14 @@ whisper-gpt-hf (WHISPER-GPT, arXiv 2412.11449): the model predicts this codec's 
 | architecture | transformers `EncodecModel`: SEANet encoder/decoder, causal convs (zero left padding), 1 LSTM layer |
 | sampling rate / hop | {SAMPLING_RATE} Hz mono / 320 samples (75 frames per second) |
 | channels | `num_filters={args.num_filters}`, `hidden_size={args.hidden_size}` (= codebook dim) |
-| codebooks | {args.codebook_size} codes each; 1.5 kbps = 2 codebooks, 3.0 kbps = 4 codebooks |
+| codebooks | {args.codebook_size} codes each; {ladder_text(args)} |
 | parameters | {meta['num_parameters']:,} (plus codebook buffers) |
 
 ```python
 from transformers import EncodecModel
 codec = EncodecModel.from_pretrained("hub/whisper-gpt-codec-small")   # a local folder, or its Hub repo id
-enc = codec.encode(audio[None, None], bandwidth=1.5)                    # audio: float tensor at 24 kHz
-codes = enc.audio_codes                                                 # [1, batch, 2, frames]; codes[0, :, 0] = coarse
+enc = codec.encode(audio[None, None], bandwidth=3.0)                    # audio: float tensor at 24 kHz
+codes = enc.audio_codes                                                 # [1, batch, 4, frames]; codes[0, :, 0] = coarse
 wav = codec.decode(enc.audio_codes, enc.audio_scales).audio_values
 ```
 
@@ -774,12 +810,14 @@ wav = codec.decode(enc.audio_codes, enc.audio_scales).audio_values
   fluidsynth-rendered General MIDI music, 24 kHz mono; made by `whisper-gpt make-corpus`), random
   {args.segment_seconds} s crops, random gain of -6..0 dB.
 - **Losses:** multi-scale mel L1 (log and linear magnitude, STFT sizes 128-2048, weight {args.mel_weight}) +
-  waveform L1 (weight {args.wave_weight}) + commitment (weight {args.commit_weight}). **No adversarial loss.**
-- **Init:** weight-norm data-dependent init of the encoder convolutions (unit-spread encoder output).
+  multi-scale STFT loss (spectral convergence + log magnitude, same sizes, weight {getattr(args, 'stft_weight', 0.0)}) +
+  waveform L1 (weight {args.wave_weight}) + waveform correlation `1 - cos` (weight {getattr(args, 'corr_weight', 0.0)}) +
+  commitment averaged over the layers used (weight {args.commit_weight}). **No adversarial loss.**
+- **Init:** {init_text(args)}
 - **Codebooks:** k-means on encoder outputs at step 0 ({args.kmeans_seconds} s of audio, {args.kmeans_iters}
   iterations), then EMA updates (decay {args.ema_decay}) with dead-code replacement (codes used below
-  {args.dead_code_fraction} of the uniform share restart at batch vectors), straight-through gradients; 2 or 4
-  codebooks per step at random (bandwidth sampling).
+  {args.dead_code_fraction} of the uniform share restart at batch vectors), straight-through gradients; the codebooks
+  of one target bandwidth per step, drawn at random (bandwidth sampling: {ladder_text(args)}).{coarse_text(args)}
 - **Optimiser:** AdamW (betas 0.5, 0.9), lr {args.lr}, {args.warmup_steps} warm-up steps then cosine to 10 %,
   batch {args.batch_size}, gradient clipping {args.grad_clip}; Accelerate, fp32.
 - **Run:** {meta['step']} steps in {minutes:.1f} minutes of training time on a shared 2-core CPU
@@ -828,33 +866,9 @@ def save_default_processor(codec_dir: str | os.PathLike, processor_dir: str | os
 
 
 def processor_card(codec_name: str) -> str:
-    return f"""---
-library_name: transformers
-license: apache-2.0
-tags:
-- audio
-- whisper-gpt
-- encodec
----
+    from .cards import render_card
 
-# whisper-gpt-processor (offline default)
-
-The default `WhisperGPTProcessor` of whisper-gpt-hf: the causal 64-band log-mel front end
-(`WhisperGPTFeatureExtractor`, 24 kHz, one slice per 320-sample frame, computed from the past only) and the small
-trained codec `{codec_name}` as its `audio_tokenizer`, bundled in the `audio_tokenizer/` subfolder so the folder is
-self-contained.
-
-```python
-import whisper_gpt_hf  # registers the classes with the Auto classes
-from transformers import AutoProcessor
-processor = AutoProcessor.from_pretrained("hub/whisper-gpt-processor")
-batch = processor(audio=clip, sampling_rate=24000)   # input_features [1, T, 64], input_ids [1, T], attention_mask
-audio = processor.decode(batch["input_ids"][0])      # coarse codes -> audio (first codebook only)
-```
-
-The bundled codec is far below `facebook/encodec_24khz` (see its model card); it exists so that everything runs
-offline. Online, build the processor with `audio_tokenizer=EncodecModel.from_pretrained("facebook/encodec_24khz")`.
-"""
+    return render_card("processor", {"codec_name": codec_name})  # cards/processor.md
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -895,6 +909,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarse-dims", type=int, default=None,
                    help="keep the first codebook to the leading N latent dimensions, so the rest reach the decoder "
                         "only through the residual codebooks (default: all, plain EnCodec)")
+    p.add_argument("--continuous-fraction", type=float, default=0.0,
+                   help="share of steps that decode the unquantized latent (codebooks still updated), so the decoder "
+                        "learns to read the detail the finer codebooks carry")
     p.add_argument("--mel-weight", type=float, default=1.0)
     p.add_argument("--stft-weight", type=float, default=0.5, help="multi-scale STFT loss (spectral convergence + log)")
     p.add_argument("--wave-weight", type=float, default=0.1)
