@@ -8,7 +8,7 @@ Outcome classes, as in the probe: *clear error* (refused with a message naming t
 error), *security* (code ran from a file), *data lost* (a file that should be untouched changed). Each case states the
 behaviour it expects, so "clear error" means the expected exception with the expected words. The models, processor
 and corpus are the test suite's tiny ones (`tests/helpers.py`): the probe's cases exercise input handling, not
-model quality. Cases that need a real fault (disk full) are listed as not re-run.
+model quality. The disk-full case mounts a 1.6 MB tmpfs (root only; else listed as not re-run).
 """
 
 from __future__ import annotations
@@ -545,9 +545,38 @@ def _():
     return expect_true(run, "bit-exact")
 
 
-@case("4.03", "whisper-gpt train", "disk full during a checkpoint save")
+@contextlib.contextmanager
+def small_filesystem(size: str = "1600k"):
+    """A real full-able filesystem: a tmpfs of `size` (needs root / CAP_SYS_ADMIN, else None)."""
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="whisper-gpt-full-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True).returncode == 0
+    try:
+        yield folder if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@case("4.03", "whisper-gpt train", "disk full (1.6 MB tmpfs) during checkpoint saves")
 def _():
-    return "not re-run", "needs a full filesystem (the probe used a 1.6 MB tmpfs)"
+    from whisper_gpt_hf.training import list_checkpoints
+
+    with small_filesystem() as disk:
+        if disk is None:
+            return "not re-run", "no permission to mount a small tmpfs"
+        out = disk / "run"
+        outcome = expect_error(lambda: cli_main(train_args(out, "--max-steps", "200", "--save-every", "1",
+                                                           "--save-total-limit", "0")),
+                               r"Writing checkpoint-\d+ .*failed.*--resume", types=(OSError,))
+        left = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+        kept = list_checkpoints(str(out))
+        if left or not kept:
+            return CRASH, f"{outcome[1]}; temp folders left {left}, {len(kept)} whole checkpoints"
+        return outcome[0], f"{outcome[1]} ({len(kept)} earlier checkpoints intact, no .tmp left)"
 
 
 @case("4.11", "whisper-gpt train", "every clip unusable")

@@ -140,3 +140,57 @@ def test_a_second_run_into_a_busy_output_dir_is_refused(workspace, tmp_path):  #
         holder.release()
     run_cli([*common_args(workspace), "--max-steps", "2", "--save-every", "0", "--output-dir", str(out), "--resume"])
     assert (out / "model.safetensors").is_file()
+
+
+def test_every_clip_unusable_is_a_clear_error(workspace, tmp_path):  # noqa: F811
+    """Probe 4.11: an IndexError from datasets; now the clips and the reasons are named."""
+    for split in ("train", "validation"):
+        (tmp_path / "bad" / split).mkdir(parents=True)
+        (tmp_path / "bad" / split / "x.wav").write_bytes(b"RIFF....WAVEfmt " + bytes(64))
+    args = common_args(workspace)
+    args[args.index("--dataset") + 1] = str(tmp_path / "bad")
+    args[args.index("--data-cache-dir") + 1] = str(tmp_path / "cache")
+    with pytest.raises(ValueError, match=r"No usable clips.*0/1 clips prepared.*undecodable"):
+        run_cli([*args, "--max-steps", "1", "--output-dir", str(tmp_path / "out")])
+
+
+def test_a_truncated_prepared_cache_names_the_folder_and_the_fix(workspace, tmp_path):  # noqa: F811
+    """Probe 4.12: a raw pyarrow 'Expected to be able to read N bytes'."""
+    args = common_args(workspace)
+    args[args.index("--data-cache-dir") + 1] = str(tmp_path / "cache")
+    run_cli([*args, "--max-steps", "1", "--save-every", "0", "--output-dir", str(tmp_path / "a")])
+    arrow = sorted((tmp_path / "cache").rglob("*.arrow"))[0]
+    arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"prepared data at .* is damaged.*delete that folder.*--data-cache-dir ''"):
+        run_cli([*args, "--max-steps", "1", "--save-every", "0", "--output-dir", str(tmp_path / "b")])
+
+
+def test_bad_model_overrides_json_names_the_flag(workspace, tmp_path):  # noqa: F811
+    """Probe 4.20: a raw JSONDecodeError traceback."""
+    args = common_args(workspace)
+    args[args.index("--model-overrides") + 1] = "{bad"
+    with pytest.raises(ValueError, match="--model-overrides is not valid JSON"):
+        run_cli([*args, "--max-steps", "1", "--output-dir", str(tmp_path / "out")])
+
+
+def test_a_full_disk_during_a_checkpoint_says_so_and_keeps_the_earlier_ones(workspace, tmp_path):  # noqa: F811
+    """Probe 4.03: 'basic_ios::clear: iostream error'. A real full filesystem: a 1.6 MB tmpfs (needs root)."""
+    import subprocess
+
+    from whisper_gpt_hf.training import list_checkpoints
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1600k", "tmpfs", str(disk)],
+                      capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        out = disk / "run"
+        with pytest.raises(OSError, match=r"Writing checkpoint-\d+ .* failed .*No space left.*--resume"):
+            run_cli([*common_args(workspace), "--max-steps", "200", "--save-every", "1", "--save-total-limit", "0",
+                     "--output-dir", str(out)])
+        kept = list_checkpoints(str(out))
+        assert kept and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+        assert (disk / "run" / f"checkpoint-{kept[-1][0]}" / "trainer_state.json").is_file()
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -522,7 +522,16 @@ def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: i
     if accelerator.is_main_process and os.path.exists(tmp):
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
-    save_training_state(accelerator, tmp, model, optimizer, scheduler, {"step": step, **extra})
+    try:
+        save_training_state(accelerator, tmp, model, optimizer, scheduler, {"step": step, **extra})
+    except Exception as err:  # e.g. a full disk: safetensors and torch word it as a low-level I/O error
+        shutil.rmtree(tmp, ignore_errors=True)
+        free = shutil.disk_usage(output_dir).free if os.path.isdir(output_dir) else 0
+        raise OSError(
+            f"Writing checkpoint-{step} into {output_dir} failed ({type(err).__name__}: {err}; {free / 1e6:.1f} MB "
+            "free there). The earlier checkpoints are intact: free some space (or lower --save-total-limit), then "
+            "run the same command with --resume."
+        ) from err
     if accelerator.is_main_process:
         if os.path.exists(final):  # only after a crash that rewound past it; the new one replaces it
             shutil.rmtree(final)
