@@ -1065,6 +1065,8 @@ def build_corpus(
 def _dataset_card(report: dict, split_infos: list[dict], data_dir: Path) -> str:
     import yaml
 
+    from .cards import render_card
+
     download_size = sum(f.stat().st_size for f in data_dir.glob("*.parquet"))
     total_examples = sum(s["num_examples"] for s in split_infos)
     size_category = "n<1K" if total_examples < 1000 else "1K<n<10K" if total_examples < 10_000 else "10K<n<100K"
@@ -1103,96 +1105,47 @@ def _dataset_card(report: dict, split_infos: list[dict], data_dir: Path) -> str:
     if report["music_minutes_requested"] != SIZES[report["size"]].music_minutes:
         command += f" --music-minutes {report['music_minutes_requested']:g}"
     (speech_lo, speech_hi), (music_lo, music_hi) = report["clip_seconds"]["speech"], report["clip_seconds"]["music"]
+    values = {
+        "num_languages": len(report["languages"]),
+        "languages": ", ".join(report["languages"]),
+        "voices": report["voices"],
+        "rate_wpm": f"{RATE_WPM[0]}-{RATE_WPM[1]}",
+        "pitch": f"{PITCH[0]}-{PITCH[1]}",
+    }
     if not held_out:
-        how = f"""\
-- **Speech.** espeak-ng reads sentences drawn by a seeded RNG from public-domain text (founding documents, classic
-  novels, fables, proverbs) in {len(report['languages'])} languages ({', '.join(report['languages'])}), with a
-  random regional voice and voice variant (`+m1`, `+f3`, `+klatt`, ...; {report['voices']} combinations here),
-  speaking rate ({RATE_WPM[0]}-{RATE_WPM[1]} words/min), pitch ({PITCH[0]}-{PITCH[1]}) and word gap. A sentence
-  comes back only after every other sentence of its language has been read, and never twice in one clip. sox
-  resamples 22.05 kHz to 24 kHz (`rate -v`, float output); leading and trailing silence is trimmed.
-- **Music.** A seeded composer writes each piece as a Standard MIDI File: a melody built from a repeated, mutated
-  two-bar motif, sometimes a parallel harmony line, chords (sustained, half notes, on the beat, off-beat, arpeggiated,
-  broken, strummed), a bass line (whole notes, root-fifth, walking, eighths) and drums on channel 10 (rock, disco,
-  half-time, shuffle, bossa nova, funk, waltz, jazz waltz, with fills); {len(MELODY)} melody, {len(CHORDS)} chord
-  and {len(BASS)} bass General MIDI instruments; 12 keys, {len(MODES)} modes, 3/4 and 4/4, 64-180 BPM; from solo
-  keyboard to full band. fluidsynth renders it with the FluidR3_GM soundfont at 24 kHz, reverb and chorus off;
-  the stereo render is mixed to mono and cut to length."""
+        values.update(num_melody=len(MELODY), num_chords=len(CHORDS), num_bass=len(BASS), num_modes=len(MODES))
+        how = render_card("dataset_how", values, optional=values)  # cards/dataset_how.md
     else:
         pools = report["pools"]
-        how = f"""\
-**Held out** (`--held-out`, `held_out: true` above): every clip is drawn from pools that the default build
-(`make-corpus` without `--held-out`, which made the training corpora) never uses, so this is a test set that differs
-in kind from the training data, not only in seed. The pools are listed in full under `held_out_pools` above.
-
-- **Speech.** espeak-ng reads self-written passages (CC0) in {len(report['languages'])} languages the default build
-  does not speak ({', '.join(report['languages'])}), always with a voice variant the default build leaves out
-  ({', '.join(f'`+{v}`' for v in pools['speech_variants'])}; {report['voices']} voice + variant combinations
-  here), speaking rate ({RATE_WPM[0]}-{RATE_WPM[1]} words/min), pitch ({PITCH[0]}-{PITCH[1]}) and word gap. sox
-  resamples 22.05 kHz to 24 kHz (`rate -v`, float output); leading and trailing silence is trimmed.
-- **Music.** The same seeded composer, held-out half: {len(pools['music_programs'])} General MIDI programs the
-  default build never plays (melody, chords, bass), drum kits other than Standard ({', '.join(pools['drum_kits'])}),
-  hand percussion (congas, bongos, claves, cowbell, cabasa, shaker, wood blocks), scales ({', '.join(pools['modes'])}),
-  metres {' and '.join(pools['metres'])}, tempi {' or '.join(f'{lo}-{hi - 2}' for lo, hi in pools['tempo_bpm'])} BPM,
-  textures ({', '.join(pools['textures'])}), chord patterns ({', '.join(pools['chord_patterns'])}) and bass lines
-  ({', '.join(pools['bass_patterns'])}). fluidsynth renders it with the FluidR3_GM soundfont at 24 kHz, reverb and
-  chorus off; the stereo render is mixed to mono and cut to length."""
-    return f"""---
-{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---
-
-# WHISPER-GPT synthetic corpus ({label})
-
-Speech and music made entirely by open-source synthesizers, for training and testing
-[WHISPER-GPT](https://arxiv.org/abs/2412.11449)-style audio language models and small EnCodec-architecture codecs
-offline. Every clip is **mono, 24 kHz** (EnCodec 24 kHz's rate), 16-bit FLAC inside parquet. Nothing was recorded
-and nothing was downloaded: the same command with the same seed rebuilds these exact audio bytes.
-
-**{minutes['speech']:.1f} min of speech and {minutes['music']:.1f} min of music, {total_examples} clips,
-{download_size / 2**20:.1f} MB.** Clip lengths: speech {speech_lo:g}-{speech_hi:g} s, music {music_lo:g}-{music_hi:g} s.
-
-| split | speech clips | speech minutes | music clips | music minutes |
-|---|---|---|---|---|
-{rows}
-
-## Usage
-
-```python
-from datasets import load_dataset
-
-ds = load_dataset("path/to/this/folder")  # or its Hub id
-clip = ds["test"][0]
-samples = clip["audio"].get_all_samples()  # torchcodec AudioSamples: .data (channels, time), .sample_rate == 24000
-```
-
-Columns: `id` (e.g. `speech-00012`), `audio` (`Audio(sampling_rate=24000)`), `category` (`speech` or `music`),
-`text` (what is said, or a description of the piece), `source` (the synthesizer settings), `duration` (seconds).
-
-## How it was made
-
-```bash
-sudo apt-get install espeak-ng fluidsynth fluid-soundfont-gm sox
-{command}
-```
-
-`whisper-gpt` is the command line of the `whisper-gpt-hf` package; the builder is `whisper_gpt_hf/corpus.py`
-(tools used here: {tools['espeak-ng']}, {tools['sox']}, {tools['fluidsynth']}, soundfont {tools['soundfont']}).
-
-{how}
-- Each clip is peak-normalised to a random level between -6 and -1 dBFS, with 10 ms fades at both ends.
-- Splits are drawn per category with a seeded RNG, so every split holds both categories.
-
-## Limitations
-
-Synthetic audio: espeak-ng speech is intelligible but robotic (formant synthesis), and the music is dry, rule-based
-General MIDI. It is meant for offline pipelines, tests, demos and small experiments, not as a substitute for recorded
-speech or music. In large builds sentences recur across clips (with other voices, rates and pitches) once a
-language's text is used up, and the same sentence can be read in more than one split.
-
-## License
-
-CC0-1.0. The texts read are in the public domain; the music is rendered with the FluidR3_GM soundfont
-(Frank Wen and contributors, MIT license, Debian package `fluid-soundfont-gm`).
-"""
+        values.update(
+            speech_variants=", ".join(f"`+{v}`" for v in pools["speech_variants"]),
+            num_music_programs=len(pools["music_programs"]),
+            drum_kits=", ".join(pools["drum_kits"]),
+            modes=", ".join(pools["modes"]),
+            metres=" and ".join(pools["metres"]),
+            tempi=" or ".join(f"{lo}-{hi - 2}" for lo, hi in pools["tempo_bpm"]),
+            textures=", ".join(pools["textures"]),
+            chord_patterns=", ".join(pools["chord_patterns"]),
+            bass_patterns=", ".join(pools["bass_patterns"]),
+        )
+        how = render_card("dataset_how_held_out", values, optional=values)  # cards/dataset_how_held_out.md
+    return render_card("dataset", {  # cards/dataset.md
+        "front_matter": yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
+        "label": label,
+        "speech_minutes": f"{minutes['speech']:.1f}",
+        "music_minutes": f"{minutes['music']:.1f}",
+        "num_clips": total_examples,
+        "megabytes": f"{download_size / 2**20:.1f}",
+        "speech_seconds": f"{speech_lo:g}-{speech_hi:g}",
+        "music_seconds": f"{music_lo:g}-{music_hi:g}",
+        "split_rows": rows,
+        "command": command,
+        "espeak_version": str(tools["espeak-ng"]),
+        "sox_version": str(tools["sox"]),
+        "fluidsynth_version": str(tools["fluidsynth"]),
+        "soundfont": str(tools["soundfont"]),
+        "how_it_was_made": how.rstrip("\n"),
+    }, optional=("split_rows", "how_it_was_made"))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
