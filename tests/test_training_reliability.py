@@ -194,3 +194,49 @@ def test_a_full_disk_during_a_checkpoint_says_so_and_keeps_the_earlier_ones(work
         assert (disk / "run" / f"checkpoint-{kept[-1][0]}" / "trainer_state.json").is_file()
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def legacy_copy(src, dst, step: int) -> None:
+    """`src` (this format) rewritten as the earlier Accelerate `save_state` layout, file by file as Accelerate writes
+    it with torch.save: optimizer.bin, custom_checkpoint_0.pkl (scheduler), _1.pkl (step), random_states_0.pkl."""
+    import random
+
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from whisper_gpt_hf.checkpointing import _read_safetensors, set_rng_state
+
+    dst.mkdir(parents=True)
+    shutil.copy(src / "model.safetensors", dst / "model.safetensors")
+    record = json.loads((src / "trainer_state.json").read_text())
+    state: dict = {}
+    for key, value in load_file(str(src / "optimizer.safetensors")).items():
+        _, index, name = key.split("/", 2)
+        state.setdefault(int(index), {})[name] = value
+    groups = [{**g, "betas": tuple(g["betas"])} for g in record["optimizer"]["param_groups"]]
+    torch.save({"state": state, "param_groups": groups}, dst / "optimizer.bin")
+    torch.save(record["scheduler"], dst / "custom_checkpoint_0.pkl")
+    torch.save({"step": step}, dst / "custom_checkpoint_1.pkl")
+    set_rng_state(*_read_safetensors(str(src / "rng_state_0.safetensors"), metadata=True))
+    torch.save({"step": 0, "random_state": random.getstate(), "numpy_random_seed": np.random.get_state(),
+                "torch_manual_seed": torch.get_rng_state()}, dst / "random_states_0.pkl")
+    (dst / "trainer_state.json").write_text(json.dumps({"step": step}))
+
+
+def test_earlier_accelerate_checkpoints_resume_with_weights_only_and_refuse_payloads(workspace, reference, tmp_path):  # noqa: F811,E501
+    """Runs checkpointed before this format (Accelerate's pickles) still resume, bit-exactly, read with
+    torch.load(weights_only=True); a payload in any of their pickles is refused and never runs."""
+    out = tmp_path / "legacy"
+    legacy_copy(reference / f"checkpoint-{SAVE}", out / f"checkpoint-{SAVE}", SAVE)
+    run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--save-every", "0", "--output-dir", str(out),
+             "--resume"])
+    assert checksum(out) == checksum(reference)
+
+    marker = tmp_path / "MARKER"
+    for name in ("optimizer.bin", "custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl", "random_states_0.pkl"):
+        evil = tmp_path / f"evil-{name}"
+        legacy_copy(reference / f"checkpoint-{SAVE}", evil / f"checkpoint-{SAVE}", SAVE)
+        torch.save({"state": Payload(marker)}, evil / f"checkpoint-{SAVE}" / name)
+        with pytest.raises(CheckpointReadError, match=f"Refused .*{name}.*could run code"):
+            run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--output-dir", str(evil), "--resume"])
+        assert not marker.exists(), name

@@ -12,7 +12,9 @@ Accelerate's `save_state` / `load_state` pickle the optimizer, the RNG states an
                                      param_groups and scalar state, scheduler and grad-scaler state, caller extras
 
 and is read back with `safetensors.torch.load_file` and `json.load` only. Nothing is ever unpickled: a `.pkl` /
-`.bin` planted in the folder is ignored, a pickle renamed `*.safetensors` is refused as unreadable.
+`.bin` planted in the folder is ignored, a pickle renamed `*.safetensors` is refused as unreadable. Checkpoints of
+the earlier Accelerate format still resume, read with `torch.load(weights_only=True)` (tensors, numbers and NumPy's
+RNG arrays only: a file that needs any other object is refused).
 
 Exact resume: restoring every generator a training step draws from (dropout on CPU and CUDA, NumPy, Python) makes a
 resumed run's dropout masks those of the uninterrupted run. The data loader must not draw from the global generator
@@ -163,11 +165,7 @@ def load_training_state(accelerator, folder: str, model, optimizer, scheduler) -
     check_supported(accelerator)
     state_path = os.path.join(folder, STATE_FILE)
     if not os.path.isfile(os.path.join(folder, OPTIMIZER_FILE)) and os.path.isfile(os.path.join(folder, "optimizer.bin")):
-        raise CheckpointReadError(
-            f"{folder} is an Accelerate save_state checkpoint of an earlier version (pickled optimizer and RNG "
-            "states, which resuming will not unpickle: they can carry code). Convert its weights with `whisper-gpt "
-            "convert checkpoint` and fine-tune with --model, or start the run again."
-        )
+        return _load_accelerate_checkpoint(accelerator, folder, model, optimizer, scheduler)
     try:
         with open(state_path) as f:
             record = json.load(f)
@@ -211,6 +209,57 @@ def load_training_state(accelerator, folder: str, model, optimizer, scheduler) -
                        record.get("num_processes"))
     accelerator.wait_for_everyone()
     return record
+
+
+def _weights_only_load(path: str, extra_globals=()):
+    """`torch.load(weights_only=True)`: tensors, containers and numbers only (plus the listed data types); anything
+    that would construct another object (a `__reduce__` payload) is refused, never run."""
+    import pickle
+
+    from torch.serialization import safe_globals
+
+    if not os.path.isfile(path):
+        raise CheckpointReadError(f"{path} is missing: the checkpoint is incomplete. Resume from an earlier one.")
+    try:
+        with safe_globals(list(extra_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        raise CheckpointReadError(
+            f"Refused {path}: it is not a plain tensor/number file that can be read without unpickling objects "
+            f"({str(err).splitlines()[0][:200]}); unpickling it could run code. Resume from another checkpoint."
+        ) from err
+
+
+def _numpy_globals():
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np.dtypes.UInt32DType]
+
+
+def _load_accelerate_checkpoint(accelerator, folder: str, model, optimizer, scheduler) -> dict[str, Any]:
+    """A checkpoint of the earlier Accelerate `save_state` format (`optimizer.bin`, `custom_checkpoint_0.pkl` = the
+    scheduler, `custom_checkpoint_1.pkl` = the step, `random_states_<rank>.pkl`), read with `weights_only=True` only:
+    a file holding anything but tensors, numbers and NumPy's RNG arrays is refused, so no code can run."""
+    logger.warning("%s is in the earlier Accelerate format; reading it with weights_only=True (the next checkpoint "
+                   "is written as safetensors + JSON).", folder)
+    unwrapped = accelerator.unwrap_model(model)
+    result = unwrapped.load_state_dict(_read_safetensors(os.path.join(folder, MODEL_FILE)), strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointReadError(f"{folder}/{MODEL_FILE} does not match the model being trained (missing: "
+                                  f"{result.missing_keys[:8]}, unexpected: {result.unexpected_keys[:8]}).")
+    optimizer.load_state_dict(_weights_only_load(os.path.join(folder, "optimizer.bin")))
+    scheduler.load_state_dict(_weights_only_load(os.path.join(folder, "custom_checkpoint_0.pkl")))
+    step = _weights_only_load(os.path.join(folder, "custom_checkpoint_1.pkl"))
+    if not isinstance(step, dict) or not isinstance(step.get("step"), int):
+        raise CheckpointReadError(f"{folder}/custom_checkpoint_1.pkl does not hold the step count.")
+    rng_path = os.path.join(folder, f"random_states_{accelerator.process_index}.pkl")
+    if os.path.isfile(rng_path):
+        states = _weights_only_load(rng_path, _numpy_globals())
+        random.setstate(states["random_state"])
+        np.random.set_state(states["numpy_random_seed"])
+        torch.set_rng_state(states["torch_manual_seed"])
+        if "torch_cuda_manual_seed" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["torch_cuda_manual_seed"])
+    accelerator.wait_for_everyone()
+    return {"step": step["step"]}
 
 
 __all__ = [
