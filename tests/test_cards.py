@@ -18,7 +18,7 @@ def test_render_refuses_holes_but_allows_declared_optional_ones():
 
 def test_every_card_has_its_template_file():
     names = {p.stem for p in CARD_TEMPLATES_DIR.glob("*.md")}
-    assert {"processor", "dataset", "dataset_how", "dataset_how_held_out"} <= names
+    assert {"codec", "processor", "dataset", "dataset_how", "dataset_how_held_out"} <= names
     assert template_placeholders(card_template("processor")) == {"codec_name"}
 
 
@@ -53,3 +53,21 @@ def test_dataset_card_fills_every_placeholder(tmp_path, held_out):
     assert "--seed 3 --output hub/c --speech-minutes 1" in card and "eSpeak NG 1.51" in card
     assert ("**Held out**" in card) == held_out
     assert ("in 2 languages the default build\n  does not speak (de, en)" if held_out else "in 2 languages (de, en)") in card
+
+
+def test_codec_card_renders_from_the_committed_training_summary():
+    import json
+    import shlex
+
+    from whisper_gpt_hf.assets import CODEC_SMALL
+    from whisper_gpt_hf.codec_training import model_card, parse_args, report_section
+
+    meta = json.loads((CODEC_SMALL / "training_summary.json").read_text())
+    args = parse_args(shlex.split(meta["command"].replace("\\\n", " "))[2:])
+    report = report_section((CODEC_SMALL / "README.md").read_text())
+    card = model_card(meta, args, report)
+    assert "{{" not in card and "template:" not in card
+    assert meta["command"] in card and report in card
+    assert f"{meta['num_parameters']:,} (plus codebook buffers)" in card
+    args.max_steps = meta["step"] + 100  # a run cut short by --max-minutes says so
+    assert f"stopped it at step {meta['step']} of the {meta['step'] + 100}-step" in model_card(meta, args, report)

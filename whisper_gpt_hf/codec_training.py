@@ -748,6 +748,8 @@ def coarse_text(args) -> str:
 def model_card(meta: dict, args, report: str) -> str:
     import transformers
 
+    from .cards import render_card
+
     dataset = Path(str(args.dataset)).name
     final = meta.get("final") or {}
     minutes = meta["train_seconds"] / 60
@@ -757,98 +759,52 @@ def model_card(meta: dict, args, report: str) -> str:
         stopped = (f" The `--max-minutes` limit stopped it at step {meta['step']} of the {args.max_steps}-step "
                    f"schedule, with the learning rate still at {100 * lr_left:.0f} % of its peak.")
     note = f"\n\n{args.card_note.strip()}" if getattr(args, "card_note", None) else ""
-    return f"""---
-library_name: transformers
-license: apache-2.0
-pipeline_tag: feature-extraction
-tags:
-- audio
-- encodec
-- audio-tokenizer
-- neural-codec
-- whisper-gpt
-datasets:
-- {dataset}
----
 
-# whisper-gpt-codec-small
-
-A **small neural audio codec in the EnCodec architecture** (a transformers `EncodecModel`), trained from scratch on
-synthesized speech and music. It is the offline default audio tokenizer of
-whisper-gpt-hf (WHISPER-GPT, arXiv 2412.11449): the model predicts this codec's first
-(coarse) codebook, one code per 13.3 ms frame.
-
-> **Quality warning.** This codec is **far below the pretrained
-> [`facebook/encodec_24khz`](https://huggingface.co/facebook/encodec_24khz)**: it has
-> {meta['num_parameters'] / 1e6:.2f} M parameters instead of 14.9 M, no adversarial (discriminator) loss, and
-> {minutes:.0f} minutes of CPU training on synthetic audio. Reconstructions are clearly
-> degraded (see Evaluation). It exists so that the package's tests and demos run **offline** with codes that
-> carry real information (a randomly initialised `EncodecModel` has all-zero codebooks and maps every frame to code 0).
-> **If you are online, use `facebook/encodec_24khz`.**
-
-## What it is
-
-| | |
-|---|---|
-| architecture | transformers `EncodecModel`: SEANet encoder/decoder, causal convs (zero left padding), 1 LSTM layer |
-| sampling rate / hop | {SAMPLING_RATE} Hz mono / 320 samples (75 frames per second) |
-| channels | `num_filters={args.num_filters}`, `hidden_size={args.hidden_size}` (= codebook dim) |
-| codebooks | {args.codebook_size} codes each; {ladder_text(args)} |
-| parameters | {meta['num_parameters']:,} (plus codebook buffers) |
-
-```python
-from transformers import EncodecModel
-codec = EncodecModel.from_pretrained("hub/whisper-gpt-codec-small")   # a local folder, or its Hub repo id
-enc = codec.encode(audio[None, None], bandwidth=3.0)                    # audio: float tensor at 24 kHz
-codes = enc.audio_codes                                                 # [1, batch, 4, frames]; codes[0, :, 0] = coarse
-wav = codec.decode(enc.audio_codes, enc.audio_scales).audio_values
-```
-
-## Training
-
-- **Data:** the `train` split of `{dataset}` ({meta['train_hours']:.2f} h: espeak-ng speech in ten languages and
-  fluidsynth-rendered General MIDI music, 24 kHz mono; made by `whisper-gpt make-corpus`), random
-  {args.segment_seconds} s crops, random gain of -6..0 dB.
-- **Losses:** multi-scale mel L1 (log and linear magnitude, STFT sizes 128-2048, weight {args.mel_weight}) +
-  multi-scale STFT loss (spectral convergence + log magnitude, same sizes, weight {getattr(args, 'stft_weight', 0.0)}) +
-  waveform L1 (weight {args.wave_weight}) + waveform correlation `1 - cos` (weight {getattr(args, 'corr_weight', 0.0)}) +
-  commitment averaged over the layers used (weight {args.commit_weight}). **No adversarial loss.**
-- **Init:** {init_text(args)}
-- **Codebooks:** k-means on encoder outputs at step 0 ({args.kmeans_seconds} s of audio, {args.kmeans_iters}
-  iterations), then EMA updates (decay {args.ema_decay}) with dead-code replacement (codes used below
-  {args.dead_code_fraction} of the uniform share restart at batch vectors), straight-through gradients; the codebooks
-  of one target bandwidth per step, drawn at random (bandwidth sampling: {ladder_text(args)}).{coarse_text(args)}
-- **Optimiser:** AdamW (betas 0.5, 0.9), lr {args.lr}, {args.warmup_steps} warm-up steps then cosine to 10 %,
-  batch {args.batch_size}, gradient clipping {args.grad_clip}; Accelerate, fp32.
-- **Run:** {meta['step']} steps in {minutes:.1f} minutes of training time on a shared 2-core CPU
-  (torch threads: {args.num_threads or 'default'}); final losses (mean of the last
-  {meta.get('final_steps_averaged', 50)} steps): total {final.get('loss', float('nan')):.3f}, mel {final.get('mel', float('nan')):.3f},
-  waveform {final.get('wave', float('nan')):.4f}, commitment {final.get('commit', float('nan')):.4f}.
-  transformers {transformers.__version__}, torch {torch.__version__}.{stopped}{note}
-
-Exact command (from the whisper-gpt-hf repository root):
-
-```bash
-{meta['command']}
-```
-
-## Evaluation
-
-{report}
-
-## Limitations
-
-The losses are spectral (mel) plus a light waveform L1, and the run is short: the decoded audio follows the input's
-log-mel envelope (what WHISPER-GPT's spectrogram feedback uses), but its waveform is not phase-aligned with the input
-(SI-SNR far below 0 dB, i.e. uncorrelated) and music loses most pitch detail (see the spectrograms in the
-repository's `docs/codec_report.png`). Trained only on synthetic speech (espeak-ng) and General MIDI music
-(FluidR3_GM): real recordings, noise, reverb and singing are out of domain. Use it for tests, demos and offline experiments, not as a production codec.
-
-## License
-
-Apache-2.0 (code and weights). The training corpus is CC0-1.0 with a public-domain text source and the MIT-licensed
-FluidR3_GM soundfont.
-"""
+    values = {
+        "dataset": dataset,
+        "millions_of_parameters": f"{meta['num_parameters'] / 1e6:.2f}",
+        "train_minutes_rounded": f"{minutes:.0f}",
+        "sampling_rate": SAMPLING_RATE,
+        "num_filters": args.num_filters,
+        "hidden_size": args.hidden_size,
+        "codebook_size": args.codebook_size,
+        "bandwidth_ladder": ladder_text(args),
+        "num_parameters": f"{meta['num_parameters']:,}",
+        "train_hours": f"{meta['train_hours']:.2f}",
+        "segment_seconds": args.segment_seconds,
+        "mel_weight": args.mel_weight,
+        "stft_weight": getattr(args, "stft_weight", 0.0),
+        "wave_weight": args.wave_weight,
+        "corr_weight": getattr(args, "corr_weight", 0.0),
+        "commit_weight": args.commit_weight,
+        "init": init_text(args),
+        "kmeans_seconds": args.kmeans_seconds,
+        "kmeans_iters": args.kmeans_iters,
+        "ema_decay": args.ema_decay,
+        "dead_code_fraction": args.dead_code_fraction,
+        "coarse_note": coarse_text(args),
+        "lr": args.lr,
+        "warmup_steps": args.warmup_steps,
+        "batch_size": args.batch_size,
+        "grad_clip": args.grad_clip,
+        "steps": meta['step'],
+        "train_minutes": f"{minutes:.1f}",
+        "num_threads": args.num_threads or "default",
+        "final_steps_averaged": meta.get("final_steps_averaged", 50),
+        "final_loss": f"{final.get('loss', float('nan')):.3f}",
+        "final_mel": f"{final.get('mel', float('nan')):.3f}",
+        "final_wave": f"{final.get('wave', float('nan')):.4f}",
+        "final_commit": f"{final.get('commit', float('nan')):.4f}",
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "stopped": stopped,
+        "card_note": note,
+        "command": meta['command'],
+        "report": report,
+    }
+    # str(): a flag left at None reads "None", as it always has, instead of failing the card
+    return render_card("codec", {k: str(v) for k, v in values.items()},  # cards/codec.md
+                       optional=("coarse_note", "stopped", "card_note"))
 
 
 def save_default_processor(codec_dir: str | os.PathLike, processor_dir: str | os.PathLike):
