@@ -41,6 +41,8 @@ import torch
 import yaml
 
 from whisper_gpt_hf.assets import ASSETS_ROOT, MODEL_CARD_TEMPLATE, PROCESSOR_DEFAULT, REPO_ROOT
+from whisper_gpt_hf.cards import PLACEHOLDER, CardTemplateError, template_placeholders
+from whisper_gpt_hf.cards import render_template as _render_card_template
 from whisper_gpt_hf.modeling import (
     WhisperGPTConfig,
     WhisperGPTFeatureExtractor,
@@ -393,22 +395,16 @@ def training_data_markdown(dataset_ids: Sequence[str], training_summary: str | N
     return "\n\n".join(parts)
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_TEMPLATE_COMMENT = re.compile(r"<!--\s*template:.*?-->\n?", re.S)
+_PLACEHOLDER = PLACEHOLDER  # the model card uses the same template mechanism as every card (whisper_gpt_hf.cards)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-
-
-def template_placeholders(template: str) -> set[str]:
-    return set(_PLACEHOLDER.findall(_TEMPLATE_COMMENT.sub("", template)))
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:
     """Replace every `{{ name }}`; an unknown name or one without a value raises (a card never ships with holes)."""
-    body = _TEMPLATE_COMMENT.sub("", template)
-    missing = sorted(name for name in set(_PLACEHOLDER.findall(body)) if values.get(name) in (None, ""))
-    if missing:
-        raise HubReadyError(f"The model card template needs values for: {', '.join(missing)}.")
-    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), body)
+    try:
+        return _render_card_template(template, values)
+    except CardTemplateError as err:
+        raise HubReadyError(str(err).replace("The card template", "The model card template")) from err
 
 
 def card_metadata(
