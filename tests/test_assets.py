@@ -1,6 +1,5 @@
 """The committed hub/ folders stay in step with the code that loads them."""
 
-import filecmp
 import json
 
 import pytest
@@ -9,12 +8,32 @@ from whisper_gpt_hf.assets import DEMO_GPT, DEMO_HYBRID, HUB_DIR, PROCESSOR_DEFA
 
 
 @pytest.mark.parametrize("folder", [DEMO_HYBRID, DEMO_GPT, PROCESSOR_DEFAULT], ids=lambda p: p.name)
-def test_committed_remote_code_matches_modeling(folder):
-    # trust_remote_code users run these copies, not modeling/: a stale copy would load a different model.
-    copies = sorted(folder.glob("*_whisper_gpt.py"))
-    assert copies, f"no remote-code files in {folder}"
-    stale = [p.name for p in copies if not filecmp.cmp(p, REPO_ROOT / "modeling" / p.name, shallow=False)]
-    assert not stale, f"refresh with: cp modeling/{{{','.join(stale)}}} {folder.relative_to(REPO_ROOT)}/"
+def test_committed_folders_hold_no_remote_code_and_load_with_the_package(folder):
+    # The embedded folders are read with the package's registered classes; a copy of the modeling code in them
+    # would be a second version that drifts (publish writes the remote code into what goes to the Hub).
+    from transformers import AutoModelForCausalLM, AutoProcessor
+
+    assert not sorted(p.name for p in folder.glob("*.py")), "run whisper_gpt_hf.assets.strip_remote_code(folder)"
+    for name in ("config.json", "processor_config.json", "preprocessor_config.json"):
+        if (folder / name).is_file():
+            assert "auto_map" not in (folder / name).read_text(), f"{name}: run strip_remote_code(folder)"
+    loaded = (AutoProcessor if folder == PROCESSOR_DEFAULT else AutoModelForCausalLM).from_pretrained(str(folder))
+    assert type(loaded).__module__.startswith("whisper_gpt_hf.modeling."), type(loaded).__module__
+
+
+def test_strip_remote_code_removes_the_copies_and_auto_map(tmp_path):
+    from helpers import tiny_model, tiny_processor
+
+    from whisper_gpt_hf.assets import strip_remote_code
+
+    tiny_model().save_pretrained(tmp_path / "model")
+    tiny_processor().save_pretrained(tmp_path / "processor")
+    assert list((tmp_path / "model").glob("*_whisper_gpt.py"))  # what save_pretrained writes
+    removed = strip_remote_code(tmp_path / "model") + strip_remote_code(tmp_path / "processor")
+    assert "modeling_whisper_gpt.py" in removed and "processor_config.json: auto_map" in removed
+    assert not list(tmp_path.rglob("*.py"))
+    assert "auto_map" not in json.dumps([json.loads(p.read_text()) for p in tmp_path.rglob("*.json")])
+    assert strip_remote_code(tmp_path / "model") == []  # idempotent
 
 
 def test_committed_folders_are_small_and_portable():

@@ -48,3 +48,40 @@ def default_processor(**kwargs):
     from .modeling import WhisperGPTProcessor
 
     return WhisperGPTProcessor.from_pretrained(str(require(PROCESSOR_DEFAULT, "The default processor")), **kwargs)
+
+
+REMOTE_CODE_CONFIGS = ("config.json", "processor_config.json", "preprocessor_config.json")
+
+
+def strip_remote_code(folder: str | Path) -> list[str]:
+    """Make a committed ``hub/`` folder package-only; return what was removed.
+
+    ``save_pretrained`` copies the remote-code files (``*_whisper_gpt.py``) next to the weights and points
+    ``auto_map`` at them. The embedded folders are loaded with the package installed (its registered classes), so
+    those copies would only be a second, drifting version of ``modeling/``; ``whisper-gpt publish`` and
+    ``convert hub-ready`` write the remote code into every folder that goes to the Hub. This deletes the copies and
+    every ``auto_map`` entry (also the one nested under ``feature_extractor``) of the folder's configs.
+    """
+    import json
+    import os
+
+    folder = Path(folder)
+    removed = []
+    for path in sorted(folder.glob("*_whisper_gpt.py")):
+        path.unlink()
+        removed.append(path.name)
+    for name in REMOTE_CODE_CONFIGS:
+        path = folder / name
+        if not path.is_file():
+            continue
+        config = json.loads(path.read_text())
+        nested = [config] + [v for v in config.values() if isinstance(v, dict)]
+        if not any("auto_map" in part for part in nested):
+            continue
+        for part in nested:
+            part.pop("auto_map", None)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+        removed.append(f"{name}: auto_map")
+    return removed

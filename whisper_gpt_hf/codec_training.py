@@ -811,12 +811,14 @@ def save_default_processor(codec_dir: str | os.PathLike, processor_dir: str | os
     """The package's default processor: the causal mel front end + this codec, bundled in `audio_tokenizer/`."""
     from transformers import EncodecModel
 
+    from .assets import strip_remote_code
     from .modeling import WhisperGPTFeatureExtractor, WhisperGPTProcessor
 
     codec = EncodecModel.from_pretrained(str(codec_dir)).eval()
     processor = WhisperGPTProcessor(WhisperGPTFeatureExtractor(), audio_tokenizer=codec)
     out = Path(processor_dir)
     processor.save_pretrained(str(out))
+    strip_remote_code(out)  # loaded with the package; `whisper-gpt publish` writes the remote code
     (out / "README.md").write_text(processor_card(Path(codec_dir).name))
     return processor
 
