@@ -61,15 +61,53 @@ def test_committed_codec_halves_the_random_baseline_log_mel_l1(codec, tmp_path):
     for cat in ("speech", "music", "all"):
         assert trained[cat]["log_mel_l1"] <= 0.5 * baseline[cat]["log_mel_l1"], (cat, trained[cat], baseline[cat])
         assert trained[cat]["si_snr_db"] > baseline[cat]["si_snr_db"], cat
-    assert report["num_codebooks_decoded"] == 2 and report["bandwidth_kbps"] == 1.5
+    bandwidths = sorted(codec.config.target_bandwidths)
+    n_q = [codec.quantizer.get_num_quantizers_for_bandwidth(b) for b in bandwidths]
+    assert report["bandwidth_kbps"] == bandwidths[0] and report["num_codebooks_decoded"] == n_q[0]  # lowest rung
+    assert report["bandwidths_kbps"] == bandwidths
     assert math.isinf(report["systems"]["input"]["all"]["si_snr_db"])
+    # the ladder's lowest rung is the top-level table
+    assert report["ladder"]["trained"][f"{bandwidths[0]:g}"]["categories"]["all"]["log_mel_l1"] == pytest.approx(
+        trained["all"]["log_mel_l1"])
 
     paths = cr.write_report(report, tmp_path)
     data = json.loads(open(paths["json"]).read())  # strict JSON: +inf is stored as null
     assert data["systems"]["input"]["all"]["si_snr_db"] is None
+    assert [data["ladder"]["trained"][f"{b:g}"]["num_codebooks"] for b in bandwidths] == n_q
     md = open(paths["md"]).read()
     assert "| speech | trained codec |" in md and "| music | random weights + k-means codebooks |" in md
-    assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert f"| music | {bandwidths[-1]:g} | {n_q[-1]} |" in md  # the quality-vs-bandwidth table
+    for key in ("png", "bandwidth_png"):
+        assert open(paths[key], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_committed_codec_bandwidth_ladder_is_monotone(codec, test_clips):
+    """Every bandwidth step lowers the log-mel L1, for speech and for music, on the whole committed test split.
+
+    Each residual codebook must carry detail: the first committed codec gave the same L1 with 1, 2 or 4 codebooks.
+    """
+    if len(codec.config.target_bandwidths) < 3:
+        # issue 10: a retrained codec with >= 3 bandwidths replaces this one; until then the check cannot hold
+        pytest.xfail("the committed codec predates the bandwidth ladder (2 bandwidths, residual codebooks unused)")
+    result = cr.evaluate(codec, test_clips, WhisperGPTFeatureExtractor())
+    ladder = result["ladder"]
+    assert len(ladder) >= 3
+    assert cr.ladder_is_monotone(ladder) == {"speech": True, "music": True, "all": True}, ladder
+    ratios = cr.ladder_ratios(ladder)
+    assert ratios["speech"] <= 0.85 and ratios["music"] <= 0.85, ratios
+
+
+def test_decoding_a_code_prefix_is_encoding_at_that_bandwidth(codec, test_clips):
+    """The ladder decodes the first n codebooks of one top-bandwidth encoding: the same as encoding at bandwidth b."""
+    audio = to_float(test_clips[-1]["audio"])[: 24000]
+    codes, recons = cr.reconstruct_ladder(codec, audio)
+    with torch.inference_mode():
+        for b in cr.bandwidths(codec):
+            enc = codec.encode(torch.from_numpy(audio)[None, None], bandwidth=b)
+            n_q = enc.audio_codes.shape[2]
+            assert torch.equal(enc.audio_codes[0, 0], torch.from_numpy(codes[:n_q]))
+            direct = codec.decode(enc.audio_codes, enc.audio_scales).audio_values[0, 0, : audio.shape[0]].numpy()
+            np.testing.assert_allclose(recons[b], direct, atol=1e-6)
 
 
 @pytest.mark.parametrize("loader", ["processor", "auto"])
@@ -93,3 +131,16 @@ def test_default_processor_loads_offline_and_tokenizes_corpus_audio(loader, code
         padded = np.pad(clip, (0, -len(clip) % 320))  # the processor zero-pads to whole frames, as the mel front end
         direct = codec.encode(torch.from_numpy(padded)[None, None], bandwidth=1.5).audio_codes[0, 0, 0]
         assert torch.equal(ids, direct)
+
+
+def test_ladder_helpers():
+    def ladder(speech, music):
+        return {f"{b:g}": {"bandwidth_kbps": b, "num_codebooks": n,
+                           "categories": {"speech": {"log_mel_l1": s}, "music": {"log_mel_l1": m}}}
+                for b, n, s, m in zip((0.75, 1.5, 3.0), (1, 2, 4), speech, music)}
+
+    good = ladder((0.40, 0.35, 0.30), (0.20, 0.19, 0.18))
+    assert cr.ladder_is_monotone(good) == {"speech": True, "music": True}
+    assert cr.ladder_ratios(good) == pytest.approx({"speech": 0.75, "music": 0.9})
+    flat = ladder((0.40, 0.40, 0.30), (0.20, 0.21, 0.18))  # a step that does not lower the L1 breaks the ladder
+    assert cr.ladder_is_monotone(flat) == {"speech": False, "music": False}

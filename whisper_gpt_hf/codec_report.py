@@ -83,24 +83,57 @@ def reconstruct(codec, audio: np.ndarray, bandwidth: float) -> tuple[np.ndarray,
     return enc.audio_codes[0, 0].numpy(), out.numpy()
 
 
+def bandwidths(codec) -> list[float]:
+    return sorted(float(b) for b in codec.config.target_bandwidths)
+
+
+@torch.no_grad()
+def reconstruct_ladder(codec, audio: np.ndarray) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+    """Encode one float clip once at the top bandwidth; decode it at every configured bandwidth.
+
+    Residual VQ is greedy, so the codes of a lower bandwidth are the first codebooks of the top one: decoding that
+    prefix is what `encode(bandwidth=b)` + `decode` gives (a test checks it). Returns `(codes [n_q, T], {b: audio})`.
+    """
+    wav = torch.from_numpy(audio)[None, None]
+    enc = codec.encode(wav, bandwidth=bandwidths(codec)[-1])
+    out = {}
+    for b in bandwidths(codec):
+        n_q = codec.quantizer.get_num_quantizers_for_bandwidth(b)
+        decoded = codec.decode(enc.audio_codes[:, :, :n_q], enc.audio_scales).audio_values
+        out[b] = decoded[0, 0, : audio.shape[0]].numpy()
+    return enc.audio_codes[0, 0].numpy(), out
+
+
 @torch.no_grad()
 def evaluate(codec, clips: list[dict], feature_extractor, keep: set[str] = frozenset()) -> dict:
-    """Per-category (and pooled) usage and reconstruction metrics of `codec` on `clips`.
+    """Per-category (and pooled) usage and reconstruction metrics of `codec` on `clips`, at every bandwidth.
 
-    `keep`: clip ids whose input / reconstruction log-mels are returned (under `"examples"`) for the figure.
+    The top-level rows (`categories`) are at the lowest bandwidth; `ladder` has log-mel L1 and SI-SNR per configured
+    bandwidth. `keep`: clip ids whose input / reconstruction log-mels are returned (under `"examples"`, the
+    reconstruction at the lowest bandwidth as `output`, at the top one as `output_top`) for the figure.
     """
-    bandwidth = lowest_bandwidth(codec)
+    ladder_bw = bandwidths(codec)
+    bandwidth = ladder_bw[0]
     k = codec.config.codebook_size
     acc = {c: {"hist": np.zeros(k, np.int64), "l1_sum": 0.0, "l1_count": 0, "si_snr": [], "seconds": 0.0}
            for c in (*CATEGORIES, "all")}
-    examples, n_q = {}, None
+    ladder = {b: {c: {"l1_sum": 0.0, "l1_count": 0, "si_snr": []} for c in (*CATEGORIES, "all")} for b in ladder_bw}
+    examples = {}
+    n_q = codec.quantizer.get_num_quantizers_for_bandwidth(bandwidth)
     for clip in clips:
         audio = to_float(clip["audio"])
-        codes, recon = reconstruct(codec, audio, bandwidth)
-        n_q = codes.shape[0]
+        codes, recons = reconstruct_ladder(codec, audio)
         mel_in = feature_extractor.extract(torch.from_numpy(audio)[None])[0].numpy()  # [T, n_mels]
-        mel_out = feature_extractor.extract(torch.from_numpy(recon)[None])[0].numpy()
-        snr = si_snr(recon, audio)
+        mels, snrs = {}, {}
+        for b, recon in recons.items():
+            mels[b] = feature_extractor.extract(torch.from_numpy(recon)[None])[0].numpy()
+            snrs[b] = si_snr(recon, audio)
+            for cat in (clip["category"], "all"):
+                a = ladder[b][cat]
+                a["l1_sum"] += float(np.abs(mel_in - mels[b]).sum())
+                a["l1_count"] += mel_in.size
+                a["si_snr"].append(snrs[b])
+        mel_out, snr = mels[bandwidth], snrs[bandwidth]
         for cat in (clip["category"], "all"):
             a = acc[cat]
             a["hist"] += np.bincount(codes[0], minlength=k)
@@ -109,8 +142,17 @@ def evaluate(codec, clips: list[dict], feature_extractor, keep: set[str] = froze
             a["si_snr"].append(snr)
             a["seconds"] += audio.shape[0] / SAMPLING_RATE
         if clip["id"] in keep:
+            top = ladder_bw[-1]
             examples[clip["id"]] = {"input": mel_in, "output": mel_out, "l1": float(np.abs(mel_in - mel_out).mean()),
-                                    "si_snr": snr}
+                                    "si_snr": snr, "output_top": mels[top],
+                                    "l1_top": float(np.abs(mel_in - mels[top]).mean()), "si_snr_top": snrs[top]}
+    ladder_rows = {}
+    for b in ladder_bw:
+        cats = {cat: {"clips": len(a["si_snr"]), "log_mel_l1": a["l1_sum"] / a["l1_count"],
+                      "si_snr_db": float(np.mean(a["si_snr"]))}
+                for cat, a in ladder[b].items() if a["si_snr"]}
+        ladder_rows[f"{b:g}"] = {"bandwidth_kbps": b, "num_codebooks": codec.quantizer.get_num_quantizers_for_bandwidth(b),
+                                 "categories": cats}
     rows = {}
     for cat, a in acc.items():
         if not a["si_snr"]:
@@ -124,7 +166,23 @@ def evaluate(codec, clips: list[dict], feature_extractor, keep: set[str] = froze
             "log_mel_l1": a["l1_sum"] / a["l1_count"],
             "si_snr_db": float(np.mean(a["si_snr"])),
         }
-    return {"bandwidth_kbps": bandwidth, "num_codebooks": n_q, "categories": rows, "examples": examples}
+    return {"bandwidth_kbps": bandwidth, "num_codebooks": n_q, "categories": rows, "ladder": ladder_rows,
+            "examples": examples}
+
+
+def ladder_ratios(ladder: dict) -> dict[str, float]:
+    """Log-mel L1 at the top bandwidth over that at the lowest, per category (the issue's bar: <= 0.85)."""
+    keys = sorted(ladder, key=lambda k: ladder[k]["bandwidth_kbps"])
+    low, top = ladder[keys[0]]["categories"], ladder[keys[-1]]["categories"]
+    return {cat: top[cat]["log_mel_l1"] / low[cat]["log_mel_l1"] for cat in low if cat in top}
+
+
+def ladder_is_monotone(ladder: dict) -> dict[str, bool]:
+    """Whether every bandwidth step lowers the log-mel L1, per category."""
+    keys = sorted(ladder, key=lambda k: ladder[k]["bandwidth_kbps"])
+    cats = ladder[keys[0]]["categories"]
+    return {cat: all(ladder[b]["categories"][cat]["log_mel_l1"] < ladder[a]["categories"][cat]["log_mel_l1"]
+                     for a, b in zip(keys, keys[1:])) for cat in cats}
 
 
 def input_rows(clips: list[dict]) -> dict:
@@ -205,6 +263,10 @@ def run_report(codec_dir: str, dataset: str, split: str = "test", train_split: s
         "log_mel": "WhisperGPTFeatureExtractor: causal, 64 mel bands, n_fft 1024, hop 320, (log10(power) + 4) / 4",
         "systems": {"trained": trained["categories"], "random_kmeans": baseline["categories"],
                     "input": input_rows(clips)},
+        "bandwidths_kbps": bandwidths(codec),
+        "ladder": {"trained": trained["ladder"], "random_kmeans": baseline["ladder"]},
+        "ladder_top_over_lowest": ladder_ratios(trained["ladder"]),
+        "ladder_monotone": ladder_is_monotone(trained["ladder"]),
         "seconds_to_compute": None,
         "examples": {
             cat: {"id": cid, "input": trained["examples"][cid]["input"],
@@ -244,7 +306,32 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(report: dict, image: str | None = None, note: str | None = None) -> str:
+def ladder_table(report: dict) -> str:
+    """Quality vs bandwidth: log-mel L1 and SI-SNR per category at every configured bandwidth, with the baseline."""
+    trained, baseline = report["ladder"]["trained"], report["ladder"]["random_kmeans"]
+    keys = sorted(trained, key=lambda k: trained[k]["bandwidth_kbps"])
+    lines = [
+        "| category | kbps | codebooks | log-mel L1 | L1 / lowest bandwidth | L1 / baseline | SI-SNR (dB) | "
+        "baseline log-mel L1 | baseline SI-SNR (dB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cat in (*CATEGORIES, "all"):
+        if cat not in trained[keys[0]]["categories"]:
+            continue
+        low = trained[keys[0]]["categories"][cat]["log_mel_l1"]
+        for key in keys:
+            row, base = trained[key]["categories"][cat], baseline[key]["categories"][cat]
+            lines.append(
+                f"| {cat} | {trained[key]['bandwidth_kbps']:g} | {trained[key]['num_codebooks']} | "
+                f"{row['log_mel_l1']:.3f} | {row['log_mel_l1'] / low:.2f}x | "
+                f"{row['log_mel_l1'] / base['log_mel_l1']:.2f}x | {row['si_snr_db']:.2f} | "
+                f"{base['log_mel_l1']:.3f} | {base['si_snr_db']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def markdown_report(report: dict, image: str | None = None, note: str | None = None,
+                    ladder_image: str | None = None) -> str:
     trained = report["systems"]["trained"]
     clips = ", ".join(f"{trained[c]['clips']} {c} clips ({trained[c]['seconds'] / 60:.1f} min)"
                       for c in CATEGORIES if c in trained)
@@ -261,6 +348,21 @@ def markdown_report(report: dict, image: str | None = None, note: str | None = N
         "",
         markdown_table(report),
     ]
+    if "ladder" in report:
+        ratios = ", ".join(f"{cat} {r:.2f}x" for cat, r in report["ladder_top_over_lowest"].items())
+        monotone = [cat for cat, ok in report["ladder_monotone"].items() if not ok]
+        text += [
+            "",
+            "**Quality vs bandwidth.** The same clips encoded once and decoded with the first 1, 2, ... codebooks "
+            f"(every configured bandwidth: {', '.join(f'{b:g}' for b in report['bandwidths_kbps'])} kbps); the "
+            "baseline columns are the random-weights + k-means codec at the same bandwidth. Top-bandwidth log-mel L1 "
+            f"over the lowest: {ratios}; every bandwidth step lowers it "
+            + ("for every category." if not monotone else f"except for {', '.join(monotone)}."),
+            "",
+            ladder_table(report),
+        ]
+        if ladder_image:
+            text += ["", f"![log-mel L1 and SI-SNR vs bandwidth]({ladder_image})"]
     if note:
         text += ["", note.strip()]
     if image:
@@ -277,10 +379,16 @@ def plot_examples(report: dict, path: str | os.PathLike, seconds: float = 4.0) -
 
     examples = report["examples"]
     frames = int(seconds * SAMPLING_RATE / 320)
-    fig, axes = plt.subplots(len(examples), 3, figsize=(13, 3.2 * len(examples)), squeeze=False)
+    top = report.get("bandwidths_kbps", [report["bandwidth_kbps"]])[-1]
+    columns = 4 if top != report["bandwidth_kbps"] else 3
+    fig, axes = plt.subplots(len(examples), columns, figsize=(4.4 * columns, 3.2 * len(examples)), squeeze=False)
     for row, (cat, ex) in enumerate(examples.items()):
-        panels = [("input", ex["input"], None), ("trained codec", ex["trained"]["output"], ex["trained"]),
-                  ("random weights + k-means", ex["random_kmeans"]["output"], ex["random_kmeans"])]
+        low = f"{report['bandwidth_kbps']:g} kbps"
+        panels = [("input", ex["input"], None), (f"trained codec, {low}", ex["trained"]["output"], ex["trained"]),
+                  (f"random weights + k-means, {low}", ex["random_kmeans"]["output"], ex["random_kmeans"])]
+        if columns == 4:
+            panels.insert(2, (f"trained codec, {top:g} kbps", ex["trained"]["output_top"],
+                              {"l1": ex["trained"]["l1_top"], "si_snr": ex["trained"]["si_snr_top"]}))
         vmin, vmax = float(ex["input"].min()), float(ex["input"].max())
         for col, (name, mel, stats) in enumerate(panels):
             ax = axes[row, col]
@@ -292,8 +400,46 @@ def plot_examples(report: dict, path: str | os.PathLike, seconds: float = 4.0) -
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("seconds")
             ax.set_ylabel("mel band")
-    fig.suptitle(f"Causal 64-band log-mel, {report['bandwidth_kbps']} kbps "
+    fig.suptitle(f"Causal 64-band log-mel; lowest bandwidth {report['bandwidth_kbps']:g} kbps "
                  f"({report['num_codebooks_decoded']} codebooks)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_ladder(report: dict, path: str | os.PathLike) -> str:
+    """Log-mel L1 and SI-SNR vs bandwidth, per category: trained codec (solid) and random + k-means (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_l1, ax_snr) = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours = {"speech": "tab:blue", "music": "tab:orange", "all": "tab:gray"}
+    for system, style in (("trained", "-o"), ("random_kmeans", "--x")):
+        ladder = report["ladder"][system]
+        keys = sorted(ladder, key=lambda k: ladder[k]["bandwidth_kbps"])
+        kbps = [ladder[k]["bandwidth_kbps"] for k in keys]
+        for cat in CATEGORIES:
+            if cat not in ladder[keys[0]]["categories"]:
+                continue
+            label = f"{cat}, {SYSTEM_NAMES[system]}"
+            ax_l1.plot(kbps, [ladder[k]["categories"][cat]["log_mel_l1"] for k in keys], style, color=colours[cat],
+                       label=label)
+            ax_snr.plot(kbps, [ladder[k]["categories"][cat]["si_snr_db"] for k in keys], style, color=colours[cat],
+                        label=label)
+    for ax, name in ((ax_l1, "log-mel L1 (lower is better)"), (ax_snr, "SI-SNR, dB (higher is better)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(report["bandwidths_kbps"], [f"{b:g}" for b in report["bandwidths_kbps"]])
+        ax.set_xlabel("bandwidth (kbps)")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    ax_l1.set_ylim(bottom=0)
+    ax_snr.axhline(0, color="black", lw=0.8)
+    ax_l1.legend(fontsize=7)
+    fig.suptitle(f"Quality vs bandwidth on the `{report['split']}` split of {Path(report['dataset']).name}",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -317,13 +463,16 @@ def write_report(report: dict, output_dir: str | os.PathLike, name: str = "codec
                  note: str | None = None) -> dict[str, str]:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"png": str(out / f"{name}.png"), "json": str(out / f"{name}.json"), "md": str(out / f"{name}.md")}
+    paths = {"png": str(out / f"{name}.png"), "json": str(out / f"{name}.json"), "md": str(out / f"{name}.md"),
+             "bandwidth_png": str(out / f"{name}_bandwidth.png")}
     plot_examples(report, paths["png"])
+    plot_ladder(report, paths["bandwidth_png"])
     data = to_json(report)
     if note:
         data["data_note"] = note.strip()
     Path(paths["json"]).write_text(json.dumps(data, indent=2) + "\n")
-    Path(paths["md"]).write_text(f"# Codec report\n\n{markdown_report(report, f'{name}.png', note)}")
+    md = markdown_report(report, f"{name}.png", note, ladder_image=f"{name}_bandwidth.png")
+    Path(paths["md"]).write_text(f"# Codec report\n\n{md}")
     return paths
 
 
@@ -356,6 +505,7 @@ def _main(args) -> int:
                         args.baseline_seconds, args.seed, args.num_threads)
     paths = write_report(report, args.output_dir, args.name, args.note)
     print(markdown_table(report))
+    print(ladder_table(report))
     print(json.dumps(paths, indent=2))
     if args.update_card:
         if not Path(args.codec, "README.md").exists():
