@@ -1,7 +1,10 @@
 """The Hugging Face-facing WHISPER-GPT code: config, models, feature extractor, processor, generation helpers.
 
-Installed as ``whisper_gpt_hf.modeling``. The files in this folder import each other only with ``from .x import y``:
-``save_pretrained`` copies them flat next to the weights for ``trust_remote_code`` users.
+How it installs: this folder sits at the repository root (the project's stated layout), and ``pyproject.toml``
+(``[tool.setuptools.package-dir]``) installs it as ``whisper_gpt_hf.modeling``, in the wheel and with
+``pip install -e .`` alike: import it as ``from whisper_gpt_hf.modeling import ...`` (the package root re-exports
+its public names), never as ``modeling``. The files in this folder import each other only with
+``from .x import y``: ``save_pretrained`` copies them flat next to the weights for ``trust_remote_code`` users.
 """
 
 from .codec_streaming_whisper_gpt import WhisperGPTStreamingCodecDecoder
