@@ -2,13 +2,15 @@
 
 Greedy decoding with the KV cache, batch 1, from a 1 s prompt (75 frames) to `--new-frames` new frames (150 = 2 s).
 The hybrid model needs the mel slice of every frame it generates, so each step runs `WhisperGPTSpectrogramFeedback`:
-decode the newest codes (plus `context_frames` earlier ones) with the codec, then the causal mel front end. Reported:
+decode the newest frame with the codec (stateful: the decoder's state carries from step to step; the "window" rows
+are the previous implementation, re-decoding `context_frames` earlier frames each step), then the causal mel front
+end. `--compile` adds rows with the decode step compiled (`torch.compile(fullgraph=True)`, static cache). Reported:
 generated frames per second, the real-time factor against the named anchor **real time = 75 frames/s** (RTF above
 1 = faster than real time), and a profile of where a hybrid step's time goes (feedback: codec decode and mel; model
 forward; the rest of `generate()`).
 
     python benchmarks/bench_generation.py --quick
-    python benchmarks/bench_generation.py --threads 2 --output benchmarks/results/generation.md
+    python benchmarks/bench_generation.py --quick --threads 1 --compile --output benchmarks/results/generation.md
 
 The models are randomly initialised (speed does not depend on the weights). Their vocabulary is set to the codec's
 codebook size so that every generated code can be decoded. The codec is the default processor's
@@ -26,6 +28,8 @@ def extra_args(parser) -> None:
     parser.add_argument("--new-frames", type=int, default=150, help="frames to generate (75 = 1 s)")
     parser.add_argument("--prompt-seconds", type=float, default=1.0)
     parser.add_argument("--context-frames", type=int, default=20, help="WhisperGPTSpectrogramFeedback context")
+    parser.add_argument("--compile", action="store_true",
+                        help="add rows compiled with torch.compile(fullgraph=True) (static cache; ~1 min compile each)")
     parser.add_argument(
         "--skip-full-size-codec", action="store_true",
         help="leave out the row with a random EnCodec of facebook/encodec_24khz's size (the slowest row)",
@@ -74,16 +78,23 @@ def main() -> None:
             super().__init__(*a, **kw)
             self.total, self.codec = Stopwatch(), Stopwatch()
 
-        def decode(self, codes):
+        def decode(self, codes):  # the window fallback's codec call
             start = time.perf_counter()
             out = super().decode(codes)
             self.codec.seconds += time.perf_counter() - start
             self.codec.calls += 1
             return out
 
-        def __call__(self, codes, start_frame):
+        def decode_stream(self, codes, state):  # the stateful codec call
             start = time.perf_counter()
-            out = super().__call__(codes, start_frame)
+            out = super().decode_stream(codes, state)
+            self.codec.seconds += time.perf_counter() - start
+            self.codec.calls += 1
+            return out
+
+        def __call__(self, codes, start_frame, attention_mask=None):
+            start = time.perf_counter()
+            out = super().__call__(codes, start_frame, attention_mask)
             self.total.seconds += time.perf_counter() - start
             self.total.calls += 1
             return out
@@ -112,42 +123,77 @@ def main() -> None:
     )
 
     torch.manual_seed(0)
+    hybrid = WhisperGPTForCausalLM(WhisperGPTConfig.from_preset("hybrid-4m", vocab_size=vocab, n_mels=n_mels)).eval()
     cases = [  # (name, model, feedback or None)
         ("gpt-s (token-only)",
          WhisperGPTForCausalLM(WhisperGPTConfig.from_preset("gpt-s", vocab_size=vocab)).eval(), None),
-        ("hybrid-4m + feedback",
-         WhisperGPTForCausalLM(WhisperGPTConfig.from_preset("hybrid-4m", vocab_size=vocab, n_mels=n_mels)).eval(),
-         TimedFeedback(processor.audio_tokenizer, processor.feature_extractor, context_frames=args.context_frames)),
+        ("hybrid-4m + feedback (stateful codec)", hybrid,
+         TimedFeedback(processor.audio_tokenizer, processor.feature_extractor)),
+        (f"hybrid-4m + feedback (window of {args.context_frames}, before)", hybrid,
+         TimedFeedback(processor.audio_tokenizer, processor.feature_extractor, context_frames=args.context_frames,
+                       stateful=False)),
     ]
     if not args.skip_full_size_codec:
-        # Speed does not depend on the weights: a random EncodecModel of facebook/encodec_24khz's architecture
-        # (its codebooks are all zero, so every code decodes to the same audio, which does not matter here).
+        # Speed does not depend on the weights: a random EncodecModel of facebook/encodec_24khz's architecture, with
+        # random codebooks (a random EncodecModel's are all zero) so that different codes decode differently.
         from transformers import EncodecConfig, EncodecModel
 
         full_codec = EncodecModel(EncodecConfig()).eval()
+        with torch.no_grad():
+            for layer in full_codec.quantizer.layers:
+                layer.codebook.embed.normal_()
         full_vocab = full_codec.config.codebook_size
-        cases.append((
-            "hybrid-4m + feedback, full-size EnCodec",
-            WhisperGPTForCausalLM(
-                WhisperGPTConfig.from_preset("hybrid-4m", vocab_size=full_vocab, n_mels=n_mels)
-            ).eval(),
-            TimedFeedback(full_codec, processor.feature_extractor, context_frames=args.context_frames),
-        ))
+        full_hybrid = WhisperGPTForCausalLM(
+            WhisperGPTConfig.from_preset("hybrid-4m", vocab_size=full_vocab, n_mels=n_mels)
+        ).eval()
+        cases.append(("hybrid-4m + feedback (stateful), full-size EnCodec", full_hybrid,
+                      TimedFeedback(full_codec, processor.feature_extractor)))
+        cases.append((f"hybrid-4m + feedback (window of {args.context_frames}, before), full-size EnCodec", full_hybrid,
+                      TimedFeedback(full_codec, processor.feature_extractor, context_frames=args.context_frames,
+                                    stateful=False)))
         report.add(
-            f"- last row: the same feedback with a randomly initialised EnCodec of `facebook/encodec_24khz`'s "
-            f"architecture ({sum(p.numel() for p in full_codec.parameters()) / 1e6:.2f}M parameters, codebook "
-            f"{full_vocab}; model `vocab_size={full_vocab}`): what a real-size codec costs per step",
+            f"- full-size rows: the same feedback with a randomly initialised EnCodec of `facebook/encodec_24khz`'s "
+            f"architecture ({sum(p.numel() for p in full_codec.parameters()) / 1e6:.2f}M parameters, random "
+            f"codebooks of {full_vocab}; model `vocab_size={full_vocab}`): what a real-size codec costs per step",
+            "- stateful = `WhisperGPTSpectrogramFeedback` (the default: each step decodes only the new frame, carrying "
+            "the codec decoder's state); window = the previous implementation (`stateful=False`: each step re-decodes "
+            f"the new frame plus {args.context_frames} earlier ones)",
+            "",
+        )
+
+    cases = [(*case, None) for case in cases]  # (name, model, feedback, extra generate kwargs)
+    if args.compile:
+        # torch.compile(fullgraph=True) of the decode step through generate(): a static cache (it covers the
+        # spectrogram blocks too) and transformers' CompileConfig, allowed on CPU. Separate model copies: the
+        # forward-timing hooks of the eager rows would break the graph. The feedback runs eagerly between steps.
+        import copy
+
+        from transformers import CompileConfig
+
+        compile_config = CompileConfig(fullgraph=True, mode="default")
+        compile_config._compile_all_devices = True  # transformers compiles on CUDA only unless told
+        compiled = dict(cache_implementation="static", compile_config=compile_config)
+        cases.append(("gpt-s (token-only), compiled", copy.deepcopy(cases[0][1]), None, compiled))
+        cases.append(("hybrid-4m + feedback (stateful), compiled", copy.deepcopy(hybrid),
+                      TimedFeedback(processor.audio_tokenizer, processor.feature_extractor), compiled))
+        if not args.skip_full_size_codec:
+            cases.append(("hybrid-4m + feedback (stateful), full-size EnCodec, compiled", copy.deepcopy(full_hybrid),
+                          TimedFeedback(full_codec, processor.feature_extractor), compiled))
+        report.add(
+            "- compiled rows: `generate(..., cache_implementation=\"static\", compile_config=CompileConfig("
+            "fullgraph=True, mode=\"default\"))` (inductor, CPU allowed); compile time is in the warm-up, not timed",
             "",
         )
 
     runs = {}
-    for name, model, feedback in cases:
+    for name, model, feedback, extra in cases:
         kwargs = dict(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], do_sample=False, use_cache=True,
             pad_token_id=0,
         )
         if feedback is not None:
             kwargs.update(input_features=inputs["input_features"], spectrogram_feedback=feedback)
+        kwargs.update(extra or {})
 
         def generate(n, model=model, kwargs=kwargs):
             with torch.inference_mode():
@@ -155,9 +201,9 @@ def main() -> None:
             assert out.shape == (1, prompt_frames + n), out.shape
             return out
 
-        for _ in range(warmup):
-            generate(min(new_frames, 10))
-        runs[name] = (generate, timed_forward(model), feedback)
+        for _ in range(warmup):  # compiled rows warm up at the timed length (a static cache's size is in the graph)
+            generate(new_frames if extra else min(new_frames, 10))
+        runs[name] = (generate, Stopwatch() if extra else timed_forward(model), feedback)
 
     # Repeats interleaved across the models (see common.measure_interleaved), with the stopwatches read per run.
     times = {name: [] for name in runs}
@@ -178,7 +224,7 @@ def main() -> None:
                 feedback_calls=feedback.total.calls if feedback else 0,
             ))
     results = {
-        name: (sum(p.numel() for p in model.parameters()), times[name], profiles[name]) for name, model, _ in cases
+        name: (sum(p.numel() for p in model.parameters()), times[name], profiles[name]) for name, model, *_ in cases
     }
 
     anchor_name = "gpt-s (token-only)"
@@ -209,12 +255,13 @@ def main() -> None:
         mel = p["feedback"] - p["codec"]
         rest = p["total"] - p["forward"] - p["feedback"]
         share = lambda x: f"{x * 1e3:.0f} ms ({100 * x / p['total']:.0f}%)"  # noqa: E731
+        timed = p["steps"] > 0  # compiled rows have no forward hooks: forward and rest are not split
         prof_rows.append([
-            name, f"{p['total'] * 1e3:.0f} ms", p["steps"], share(p["forward"]),
+            name, f"{p['total'] * 1e3:.0f} ms", p["steps"] if timed else "-", share(p["forward"]) if timed else "-",
             share(p["feedback"]) if p["feedback_calls"] else "-",
             share(p["codec"]) if p["feedback_calls"] else "-",
             share(mel) if p["feedback_calls"] else "-",
-            share(rest),
+            share(rest) if timed else f"forward + rest: {share(p['total'] - p['feedback'])}",
         ])
     report.add(
         "Where the time goes (the median repeat): model forward = all `forward` calls (prefill + one per step); "

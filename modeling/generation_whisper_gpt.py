@@ -9,6 +9,8 @@ with the KV cache each step costs O(1) in the past length.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -297,6 +299,15 @@ def continue_audio(
     fed back through the codec (stateful causal decode) and the mel front end. The same `seed` gives the same audio.
     """
     config = model.config
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"seconds must be a positive, finite number of seconds to generate, got {seconds!r}.")
+    fe = processor.feature_extractor
+    if (fe.sampling_rate, fe.hop_length) != (config.codec_sampling_rate, config.codec_hop_length):
+        raise ValueError(
+            f"The model was built for {config.codec_sampling_rate} Hz audio with hop {config.codec_hop_length} "
+            f"(codec_sampling_rate, codec_hop_length) but the processor works at {fe.sampling_rate} Hz with hop "
+            f"{fe.hop_length}: they must share one time grid. Use the processor the model was trained with."
+        )
     single = not _is_batch(audio)
     clips = [audio] if single else list(audio)
     inputs = processor(audio=clips, sampling_rate=sampling_rate, return_tensors="pt", padding_side="left")

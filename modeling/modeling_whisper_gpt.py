@@ -293,7 +293,7 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
                 "must come from the same audio (the processor aligns them)."
             )
 
-    def check_input_values(self, input_ids, attention_mask=None, position_ids=None) -> None:
+    def check_input_values(self, input_ids, attention_mask=None, position_ids=None, input_features=None) -> None:
         """Value checks (they read tensors back to the host): once per generate() call, else in eager forward."""
         if int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size:
             raise ValueError(
@@ -308,6 +308,12 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
                 raise ValueError(
                     f"attention_mask is all zeros for batch row(s) {empty}: every clip needs at least one real frame."
                 )
+        if position_ids is not None and int(position_ids.min()) < 0:
+            raise ValueError(f"position_ids must be >= 0, got {int(position_ids.min())}.")
+        if input_features is not None and not bool(torch.isfinite(input_features).all()):
+            raise ValueError(
+                "input_features contain NaN or infinite values; compute them with the processor from finite audio."
+            )
         if position_ids is not None and int(position_ids.max()) >= self.config.max_position_embeddings:
             raise ValueError(
                 f"Position {int(position_ids.max())} is past the context of {self.config.max_position_embeddings} "
@@ -365,7 +371,7 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] + past_seen
         self._check_shapes(input_ids, input_features, attention_mask, past_length)
         if self._should_check_values():
-            self.check_input_values(input_ids, attention_mask, position_ids)
+            self.check_input_values(input_ids, attention_mask, position_ids, input_features)
 
         token_embeds = self.embed_tokens(input_ids)
         causal_mask = create_causal_mask(
@@ -523,7 +529,7 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
                     f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids {tuple(input_ids.shape)}; "
                     "pass the processor's attention_mask with its input_ids."
                 )
-            model.check_input_values(input_ids, attention_mask)
+            model.check_input_values(input_ids, attention_mask, input_features=kwargs.get("input_features"))
             right_padded = (attention_mask[:, -1] == 0).nonzero().flatten().tolist()
             if right_padded:
                 raise ValueError(
@@ -532,7 +538,7 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
                     'processor(audio=[...], sampling_rate=24000, padding_side="left").'
                 )
         else:
-            model.check_input_values(input_ids)
+            model.check_input_values(input_ids, input_features=kwargs.get("input_features"))
         features = kwargs.get("input_features")
         if self.config.use_spectrogram and features is not None:
             if features.ndim != 3 or features.shape[0] != input_ids.shape[0] or features.shape[2] != self.config.n_mels:

@@ -39,6 +39,59 @@ def check_seconds(seconds: float, prompt_seconds: float | None) -> None:
                          f"got {prompt_seconds}; leave it out to use the whole prompt.")
 
 
+def stream_to_file(output: str, model, processor, prompt, kwargs: dict) -> None:
+    """Generate with a `WhisperGPTAudioStreamer` and append each chunk to a WAV as it arrives.
+
+    The WAV grows in a uniquely named temporary file next to `output` (its header is updated at every chunk, so it
+    can be read, or played, while it grows), then is renamed to `output` when generation ends: `output` itself is
+    only ever a complete file."""
+    import tempfile
+    from threading import Thread
+
+    import numpy as np
+    import soundfile as sf
+
+    from .modeling import WhisperGPTAudioStreamer, continue_audio
+
+    streamer = WhisperGPTAudioStreamer(processor, chunk_frames=15, include_prompt=True)  # 0.2 s chunks
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            continue_audio(model, processor, prompt, streamer=streamer, **kwargs)
+        except BaseException as error:  # re-raised in the main thread
+            failure.append(error)
+
+    path = os.path.abspath(output)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".partial.wav")
+    os.close(fd)
+    print(f"Streaming into {tmp} (renamed to {output} at the end).", flush=True)
+    thread = Thread(target=run, daemon=True)
+    try:
+        with sf.SoundFile(tmp, "w", samplerate=processor.sampling_rate, channels=1, subtype="PCM_16",
+                          format="WAV") as f:
+            thread.start()
+            for chunk in streamer:
+                f.write(np.clip(chunk, -1.0, 1.0))
+                f.flush()  # rewrites the header: the partial file is a valid WAV at every chunk
+        thread.join()
+        if failure:
+            raise failure[0]
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def generate_file(args: argparse.Namespace) -> int:
     from .modeling import continue_audio  # here, not at the top: `whisper-gpt generate --help` stays fast
 
@@ -50,18 +103,20 @@ def generate_file(args: argparse.Namespace) -> int:
     prompt = load_audio(args.prompt, processor.sampling_rate)
     if args.prompt_seconds is not None:
         prompt = prompt[: max(1, int(args.prompt_seconds * processor.sampling_rate))]
-    audio = continue_audio(
-        model,
-        processor,
-        prompt,
+    kwargs = dict(
         sampling_rate=processor.sampling_rate,
         seconds=args.seconds,
         seed=args.seed,
         do_sample=not args.greedy,
         top_k=args.top_k,
         temperature=args.temperature,
+        extend_stride=args.extend_stride,
     )
-    save_audio(args.output, audio, processor.sampling_rate)
+    if args.stream:
+        stream_to_file(args.output, model, processor, prompt, kwargs)
+    else:
+        audio = continue_audio(model, processor, prompt, **kwargs)
+        save_audio(args.output, audio, processor.sampling_rate)
     print(
         f"Wrote {args.output}: {len(prompt) / processor.sampling_rate:.2f} s prompt + {args.seconds:.2f} s "
         f"continuation ({'hybrid with spectrogram feedback' if model.config.use_spectrogram else 'token-only'}; "
@@ -75,7 +130,14 @@ def add_parser(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--prompt", required=True, help="audio file to continue (any rate; stereo is averaged to mono)")
-    p.add_argument("--seconds", type=float, required=True, help="seconds of audio to generate")
+    p.add_argument("--seconds", type=float, required=True,
+                   help="seconds of audio to generate; any length: past the model's context a window slides")
+    p.add_argument("--extend-stride", type=float, default=None,
+                   help="past the context: seconds generated per window slide (default: half the context); the "
+                        "model keeps the last context - stride as its prompt")
+    p.add_argument("--stream", action="store_true",
+                   help="write the WAV progressively as frames are generated (a growing temporary file next to "
+                        "--output, renamed at the end)")
     p.add_argument("--output", required=True, help="output WAV path (prompt + continuation)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same audio (default 0)")
     p.add_argument("--processor", default=None, help="processor folder (default: the model's own or the embedded one)")

@@ -132,3 +132,32 @@ def test_generate_with_static_cache_equals_dynamic(hybrid):
     dynamic = model.generate(**inputs, **kwargs)
     static = model.generate(**inputs, **kwargs, cache_implementation="static")
     assert torch.equal(dynamic, static)
+
+
+def test_non_finite_features_and_negative_positions_are_refused():
+    ids, feats = batch()
+    feats[0, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        tiny_model(True)(input_ids=ids, input_features=feats)
+    ids, feats = batch()
+    with pytest.raises(ValueError, match="position_ids must be >= 0"):
+        tiny_model(True)(input_ids=ids, input_features=feats, position_ids=torch.arange(-1, 11)[None].repeat(2, 1))
+
+
+@pytest.mark.parametrize("seconds", ["1", float("nan"), -1.0, float("inf")])
+def test_continue_audio_refuses_bad_seconds(seconds):
+    from helpers import SR, test_audio, tiny_processor
+
+    from whisper_gpt_hf import continue_audio
+
+    with pytest.raises(ValueError, match="seconds must be a positive, finite number"):
+        continue_audio(tiny_model(False), tiny_processor(), test_audio(0.1), SR, seconds=seconds)
+
+
+def test_continue_audio_refuses_a_processor_on_another_time_grid():
+    from helpers import SR, test_audio, tiny_processor
+
+    from whisper_gpt_hf import continue_audio
+
+    with pytest.raises(ValueError, match="one time grid"):
+        continue_audio(tiny_model(False, codec_hop_length=240), tiny_processor(), test_audio(0.1), SR, seconds=0.1)

@@ -55,3 +55,23 @@ def test_batches_of_more_than_one_are_refused(processor):
     streamer = WhisperGPTAudioStreamer(processor)
     with pytest.raises(ValueError, match="batches of one"):
         streamer.put(torch.zeros(2, 5, dtype=torch.long))
+
+
+def test_generate_cli_stream_past_the_context_equals_the_plain_write(processor, tmp_path):
+    import soundfile as sf
+
+    from whisper_gpt_hf.cli import main as cli_main
+
+    model_dir = tmp_path / "model"
+    tiny_model(True, max_position_embeddings=40).save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    sf.write(tmp_path / "in.wav", test_audio(0.1), SR)
+    common = ["generate", "--model", str(model_dir), "--prompt", str(tmp_path / "in.wav"), "--seconds", "1.0",
+              "--seed", "3"]
+    assert cli_main([*common, "--output", str(tmp_path / "plain.wav")]) == 0
+    assert cli_main([*common, "--output", str(tmp_path / "streamed.wav"), "--stream"]) == 0
+    plain, rate = sf.read(tmp_path / "plain.wav", dtype="int16")
+    streamed, _ = sf.read(tmp_path / "streamed.wav", dtype="int16")
+    assert rate == SR and plain.shape == ((8 + 75) * HOP,)  # 1 s = 75 frames past a 40-frame context
+    assert np.abs(plain.astype(int) - streamed.astype(int)).max() <= 2  # the same audio, to 16-bit rounding
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []  # no temporary file left
