@@ -175,9 +175,16 @@ def test_hub_model_uses_its_own_processor(saved, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------------- the verbs
 def generate_args(**kw) -> argparse.Namespace:
-    base = dict(model=None, prompt=None, seconds=0.1, output=None, seed=0, processor=None, prompt_seconds=None,
-                greedy=True, top_k=50, temperature=1.0, device="cpu", threads=1)
-    return argparse.Namespace(**{**base, **kw})
+    """The `generate` verb's own parser (so new flags keep their defaults), then the test's values."""
+    from whisper_gpt_hf.generate import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["generate", "--model", "m", "--prompt", "p", "--seconds", "0.1", "--output", "o",
+                              "--greedy", "--threads", "1"])
+    for key, value in kw.items():
+        setattr(args, key, value)
+    return args
 
 
 def test_generate_refuses_to_write_over_the_prompt(saved, tmp_path):
