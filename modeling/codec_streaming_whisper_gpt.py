@@ -59,12 +59,12 @@ class _Conv:
         p = self.history
         if p == 0 and x.shape[-1] <= _SMALL:  # a 1x1 convolution (half of the decoder's): one matmul, no state
             y = torch.matmul(self.matrix.T, x)
-            return (y if self.bias is None else y + self.bias[:, None]), state
+            return (y if self.bias is None else y + self.bias[:, None]), None
         if first:
             x = self.module._pad1d(x, (p, 0), mode=self.pad_mode)  # exactly EncodecConv1d's causal padding
-        else:
+        elif p:
             x = torch.cat([state, x], dim=-1)
-        new_state = x[..., x.shape[-1] - p :] if p else x[..., :0]
+        new_state = x[..., x.shape[-1] - p :] if p else None  # a 1x1 convolution keeps no state
         if x.shape[-1] - p > _SMALL:
             return F.conv1d(x, self.weight, self.bias, dilation=self.dilation), new_state
         # Short inputs (a step): one matmul over unfolded windows beats the conv kernels' fixed cost on CPU.

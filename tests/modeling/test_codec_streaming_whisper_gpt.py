@@ -127,3 +127,15 @@ def test_windowed_and_stateful_feedback_agree_on_the_small_codec():
     windowed = WhisperGPTSpectrogramFeedback(codec, fe, stateful=False)
     start = codes.shape[1] - 5
     torch.testing.assert_close(stateful(codes, start), windowed(codes, start), rtol=0, atol=2e-3)
+
+
+@pytest.mark.parametrize("name", ["committed", "encodec-24khz-size"])
+def test_long_continuation_chunks_equal_the_full_decode(name):
+    # Chunks long enough for the convolution kernels (not the per-step matmul forms) continue the state too.
+    codec = CODECS[name]()
+    decoder = WhisperGPTStreamingCodecDecoder(codec)
+    codes = torch.randint(0, codec.config.codebook_size, (1, 1, 50))
+    audio, state = decoder(codes[..., :10])
+    rest, state = decoder(codes[..., 10:40], state)  # 9,600 samples in one call
+    last, _ = decoder(codes[..., 40:], state)
+    torch.testing.assert_close(torch.cat([audio, rest, last], -1), full_decode(codec, codes), rtol=0, atol=1e-5)
