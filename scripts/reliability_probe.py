@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import io
 import json
-import math
 import multiprocessing as mp
 import os
 import pickle
@@ -151,7 +150,8 @@ def dataset(name: str = "data", bad: bool = False) -> Path:
     return root
 
 
-def train_args(out: Path, *extra: str, dropout: float = 0.0, data: Path | None = None, cache: str = "cache") -> list[str]:
+def train_args(out: Path, *extra: str, dropout: float = 0.0, data: Path | None = None,
+               cache: str = "cache") -> list[str]:
     proc = WORK / "processor"
     if not proc.exists():
         PROC.save_pretrained(proc)
@@ -385,7 +385,8 @@ def _():
 
 @case("2.15", "model(**inputs)", "attention_mask all zeros")
 def _():
-    return expect_error(lambda: MODEL(**inputs(), attention_mask=torch.zeros(1, 20, dtype=torch.long)), "attention_mask")
+    mask = torch.zeros(1, 20, dtype=torch.long)
+    return expect_error(lambda: MODEL(**inputs(), attention_mask=mask), "attention_mask")
 
 
 @case("2.16", "model(**inputs)", "attention_mask of the wrong length")
@@ -484,7 +485,8 @@ def _():
 
 @case("3.15", "load_model / CLI", 'hidden_size: "16" (string)')
 def _():
-    return expect_error(lambda: load(broken_copy("str-hidden", config={"hidden_size": "16"})), "hidden_size must be int")
+    return expect_error(lambda: load(broken_copy("str-hidden", config={"hidden_size": "16"})),
+                        "hidden_size must be int")
 
 
 @case("3.16", "load_model / CLI", "num_hidden_layers: 2.0 / 3.5")
@@ -581,8 +583,9 @@ def _():
 
 @case("4.11", "whisper-gpt train", "every clip unusable")
 def _():
-    return expect_error(lambda: cli_main(train_args(WORK / "all-bad", "--max-steps", "2",
-                                                    data=dataset("bad-data", bad=True))), r"usable|No training examples")
+    bad = dataset("bad-data", bad=True)
+    return expect_error(lambda: cli_main(train_args(WORK / "all-bad", "--max-steps", "2", data=bad)),
+                        r"usable|No training examples")
 
 
 @case("4.12", "whisper-gpt train", "truncated prepared-data cache file")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -19,7 +18,6 @@ from helpers import SR, test_audio, tiny_model, tiny_processor
 from safetensors.torch import load_file, save_file
 
 from whisper_gpt_hf.loading import (
-    CheckpointError,
     check_model_processor,
     choose_processor,
     load_model,

@@ -223,7 +223,7 @@ def legacy_copy(src, dst, step: int) -> None:
     (dst / "trainer_state.json").write_text(json.dumps({"step": step}))
 
 
-def test_earlier_accelerate_checkpoints_resume_with_weights_only_and_refuse_payloads(workspace, reference, tmp_path):  # noqa: F811,E501
+def test_earlier_accelerate_checkpoints_resume_and_refuse_payloads(workspace, reference, tmp_path):  # noqa: F811
     """Runs checkpointed before this format (Accelerate's pickles) still resume, bit-exactly, read with
     torch.load(weights_only=True); a payload in any of their pickles is refused and never runs."""
     out = tmp_path / "legacy"

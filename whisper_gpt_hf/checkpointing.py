@@ -164,7 +164,8 @@ def load_training_state(accelerator, folder: str, model, optimizer, scheduler) -
     process's generators; returns the trainer_state.json record. Reads safetensors and JSON only."""
     check_supported(accelerator)
     state_path = os.path.join(folder, STATE_FILE)
-    if not os.path.isfile(os.path.join(folder, OPTIMIZER_FILE)) and os.path.isfile(os.path.join(folder, "optimizer.bin")):
+    legacy = os.path.isfile(os.path.join(folder, "optimizer.bin"))
+    if legacy and not os.path.isfile(os.path.join(folder, OPTIMIZER_FILE)):
         return _load_accelerate_checkpoint(accelerator, folder, model, optimizer, scheduler)
     try:
         with open(state_path) as f:

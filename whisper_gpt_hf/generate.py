@@ -25,7 +25,8 @@ def check_paths(prompt: str, output: str) -> None:
     if not os.path.exists(prompt):
         raise FileNotFoundError(f"--prompt {prompt} does not exist; pass an audio file to continue.")
     if os.path.isdir(output):
-        raise IsADirectoryError(f"--output {output} is a folder; pass a file name, e.g. {os.path.join(output, 'out.wav')}.")
+        raise IsADirectoryError(f"--output {output} is a folder; pass a file name, e.g. "
+                                f"{os.path.join(output, 'out.wav')}.")
     same = os.path.exists(output) and os.path.samefile(prompt, output)
     if same or os.path.abspath(prompt) == os.path.abspath(output):
         raise ValueError(f"--output {output} is the --prompt file: it would be overwritten. Pass another --output.")

@@ -142,7 +142,8 @@ def check_model_processor(model, processor, model_name: str = "the model") -> No
         problems.append(f"the processor runs at {fe.sampling_rate} Hz / hop {fe.hop_length} but the model at "
                         f"{c.codec_sampling_rate} Hz / hop {c.codec_hop_length}")
     if codec is not None and codec.config.codebook_size != c.vocab_size:
-        problems.append(f"the codec has {codec.config.codebook_size} codes but the model's vocabulary is {c.vocab_size}")
+        problems.append(f"the codec has {codec.config.codebook_size} codes but the model's vocabulary is "
+                        f"{c.vocab_size}")
     if problems:
         raise ValueError(f"The processor does not belong to {model_name}: " + "; ".join(problems)
                          + ". Pass --processor with the processor the model was trained with.")
