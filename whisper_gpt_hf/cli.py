@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "train-codec": ("whisper_gpt_hf.codec_training", "train the small EnCodec-architecture codec on the corpus"),
     "codec-report": ("whisper_gpt_hf.codec_report",
                      "codebook usage and reconstruction quality of a codec, per category"),
+    "prepare": ("whisper_gpt_hf.prepare", "encode a dataset once into a prepared folder (across processes)"),
     "train": ("whisper_gpt_hf.training", "Train or fine-tune a WHISPER-GPT model with Accelerate."),
     "evaluate": ("whisper_gpt_hf.evaluation", "NLL / PPL / accuracy of one or more models on a dataset"),
     "experiment": ("whisper_gpt_hf.experiment", "the paper's Tables 1-2: train hybrid + GPT baselines, evaluate"),

@@ -588,7 +588,8 @@ def prepare_dataset(
     if process_index == 0:
         _wait_for(lambda: all(os.path.exists(os.path.join(work, e)) for e in expected), "the other processes' shards")
         prepared, report = _merge_shards(work, num_processes, expected, settings, processor)
-        _write_prepared(prepared, report, target, {"key": key_fields, "digest": digest})
+        _write_prepared(prepared, report, target, {"key": key_fields, "digest": digest,
+                                                   "processor": processor_fingerprint(processor, portable=True)})
         shutil.rmtree(work, ignore_errors=True)
         logger.info("%s", report.summary())
     else:
@@ -597,6 +598,7 @@ def prepare_dataset(
 
 
 COMPLETE_NAME = "complete.json"  # a streaming rank's marker: all of its chunks are written
+EMPTY_NAME = "empty_dataset_features.json"  # stands in for dataset/ when no clip gave an example
 
 
 def _shard_name(index: int, count: int) -> str:
@@ -727,8 +729,9 @@ def _merge_shards(work, num_processes, expected, settings, processor):
             folders.append(os.path.join(work, entry))
     parts, report = [], PreparationReport()
     for folder in folders:
-        part, part_report = load_prepared(folder)
-        parts.append(part)
+        part_report = PreparationReport.load(os.path.join(folder, REPORT_NAME))
+        if not os.path.isfile(os.path.join(folder, EMPTY_NAME)):  # a shard of only unusable clips has no rows
+            parts.append(load_prepared(folder)[0])
         for name in ("num_clips", "num_prepared", "num_examples", "num_frames", "num_dropped_frames"):
             setattr(report, name, getattr(report, name) + getattr(part_report, name))
         report.skipped += part_report.skipped
@@ -755,7 +758,12 @@ def _write_prepared(prepared, report: PreparationReport, target: str, config: di
     folder, then `os.replace`; a folder that exists is complete."""
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
-    prepared.save_to_disk(os.path.join(tmp, "dataset"))
+    if len(prepared):
+        prepared.save_to_disk(os.path.join(tmp, "dataset"))
+    else:  # `datasets` writes no Arrow file for 0 rows and then cannot load it: keep the columns only
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, EMPTY_NAME), "w") as f:
+            json.dump(prepared.features.to_dict(), f)
     report.save(os.path.join(tmp, REPORT_NAME))
     if config is not None:
         with open(os.path.join(tmp, CONFIG_NAME), "w") as f:
@@ -768,11 +776,9 @@ def _write_prepared(prepared, report: PreparationReport, target: str, config: di
 
 def save_prepared(prepared, report: PreparationReport, target: str):
     """Write `target/dataset` + `target/preparation_report.json` atomically (temp folder, then `os.replace`)."""
-    import datasets
-
     _write_prepared(prepared, report, target)
     logger.info("Saved prepared data to %s", target)
-    return datasets.load_from_disk(os.path.join(target, "dataset"))
+    return load_prepared(target)[0]
 
 
 def load_prepared(path: str | os.PathLike):
@@ -781,6 +787,10 @@ def load_prepared(path: str | os.PathLike):
 
     path = os.fspath(path)
     report = PreparationReport.load(os.path.join(path, REPORT_NAME))
+    if os.path.isfile(os.path.join(path, EMPTY_NAME)):
+        raise ValueError(f"No usable clips in the prepared data at {path}: {report.summary()}. Fix or replace the "
+                         "source clips (the report says why each was skipped); a cached copy of this empty result "
+                         "is re-read until its folder is deleted.")
     try:
         dataset = datasets.load_from_disk(os.path.join(path, "dataset"))
     except IndexError as err:  # datasets cannot load a split saved with no rows
@@ -826,7 +836,7 @@ def load_prepared_split(prepared_dir: str | os.PathLike, split: str, processor=N
                                 f"--split {split} --output-dir {root} ...` first.")
     config = prepared_config(folder) or {}
     key = config.get("key", {})
-    if processor is not None and key.get("processor") not in (None, processor_fingerprint(processor)):
+    if processor is not None and config.get("processor") not in (None, processor_fingerprint(processor, True)):
         raise ValueError(f"{folder} was prepared with another processor (front end or codec weights); prepare it "
                          "again with this one (`whisper-gpt prepare --processor ...`) or train with that processor.")
     kind = key.get("features_from", "audio")
@@ -840,13 +850,22 @@ def load_prepared_split(prepared_dir: str | os.PathLike, split: str, processor=N
     return load_prepared(folder)
 
 
-def processor_fingerprint(processor) -> str:
-    """A hash of everything in the processor that changes the prepared data: front-end settings and codec weights."""
+def processor_fingerprint(processor, portable: bool = False) -> str:
+    """A hash of everything in the processor that changes the prepared data: front-end settings and codec weights.
+
+    The cache key includes the codec config's `_name_or_path` (where the codec was loaded from; kept so that the
+    caches already written stay valid); `portable=True` leaves it out, so the same processor saved and loaded
+    elsewhere has the same hash (what `load_prepared_split` compares)."""
     h = hashlib.sha256()
     h.update(processor.feature_extractor.to_json_string().encode())
     codec = processor.audio_tokenizer
     if codec is not None:
-        h.update(codec.config.to_json_string(use_diff=False).encode())
+        config = codec.config.to_dict() if portable else None
+        if config is not None:
+            config.pop("_name_or_path", None)
+            h.update(json.dumps(config, sort_keys=True, default=str).encode())
+        else:
+            h.update(codec.config.to_json_string(use_diff=False).encode())
         for name, tensor in sorted(codec.state_dict().items()):
             h.update(name.encode())
             h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())

@@ -304,12 +304,19 @@ def evaluate_command(args: argparse.Namespace) -> int:
         check_model_processor(m, processor, path)  # --compare models are scored with the first model's processor
     window = min(args.window_frames, *(m.config.max_position_embeddings for _, m in models))
 
-    raw = data.load_audio_dataset(args.dataset, split=args.split, audio_column=args.audio_column,
-                                  config_name=args.dataset_config)
-    prepared, report = data.prepare_dataset(
-        raw, processor, audio_column=args.audio_column, window_frames=window, min_frames=min(args.min_frames, window),
-        category_column=args.category_column, desc=f"prepare {args.split}", progress=not args.json,
-    )
+    if args.prepared:  # windows from `whisper-gpt prepare` (checked: same processor and kind, fit the context)
+        prepared, report = data.load_prepared_split(args.prepared, args.split, processor, args.features_from, window)
+        args.dataset = args.dataset or args.prepared
+    elif not args.dataset:
+        raise ValueError("Pass --dataset (audio to prepare) or --prepared (a `whisper-gpt prepare` folder).")
+    else:
+        raw = data.load_audio_dataset(args.dataset, split=args.split, audio_column=args.audio_column,
+                                      config_name=args.dataset_config)
+        prepared, report = data.prepare_dataset(
+            raw, processor, audio_column=args.audio_column, window_frames=window,
+            min_frames=min(args.min_frames, window), category_column=args.category_column,
+            desc=f"prepare {args.split}", progress=not args.json, features_from=args.features_from,
+        )
     if args.max_windows is not None:
         prepared = prepared.select(range(min(args.max_windows, len(prepared))))
     print(report.summary(), file=sys.stderr)
@@ -339,7 +346,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="NLL / PPL / accuracy of one or more models on a dataset",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
-    p.add_argument("--dataset", required=True, help="Hub repo id, Hub-layout folder or audiofolder")
+    p.add_argument("--dataset", default=None, help="Hub repo id, Hub-layout folder or audiofolder")
+    p.add_argument("--prepared", default=None, help="score the split of a `whisper-gpt prepare` folder instead")
+    p.add_argument("--features-from", choices=["audio", "reconstruction"], default="audio",
+                   help="mel slices of the audio, or of the codec's decode of each clip's own codes (what "
+                        "generation feeds the model)")
     p.add_argument("--split", default="test", help="split to score (default test)")
     p.add_argument("--dataset-config", default=None, help="dataset configuration name")
     p.add_argument("--audio-column", default="audio")

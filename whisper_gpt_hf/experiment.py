@@ -99,6 +99,8 @@ class ExperimentConfig:
     mixed_precision: str | None = None
     report_to: str = FULL_RUN["report_to"]
     data_cache_dir: str | None = None  # default OUTPUT/prepared
+    features_from: str = "audio"  # or "reconstruction": mel slices of the codec's decode of each clip's codes
+    prepared: str | None = None  # read the splits from a `whisper-gpt prepare` folder instead of preparing
 
     @property
     def seed_list(self) -> list[int]:
@@ -120,7 +122,8 @@ def canonical_command(config: ExperimentConfig) -> str:
                 "log_every", "eval_every", "report_to"):
         argv += ["--" + key.replace("_", "-"), str(getattr(config, key))]
     optional = ("max_clips", "processor", "dataset_config", "audio_column", "category_column", "train_split",
-                "test_split", "eval_batch_size", "save_every", "mixed_precision", "data_cache_dir")
+                "test_split", "eval_batch_size", "save_every", "mixed_precision", "data_cache_dir", "features_from",
+                "prepared")
     for key in optional:
         value = getattr(config, key)
         if value is not None and value != getattr(defaults, key):
@@ -188,6 +191,7 @@ def data_arguments(config: ExperimentConfig, source: str):
         category_column=config.category_column, id_column=config.id_column, train_split=config.train_split,
         eval_split=config.eval_split or "", window_frames=config.window_frames, min_frames=config.min_frames,
         data_cache_dir=config.data_cache_dir or os.path.join(config.output_dir, "prepared"),
+        features_from=config.features_from, prepared=config.prepared,
     )
 
 
@@ -469,7 +473,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         eval_split=args.eval_split or None, test_split=args.test_split,
         model_overrides={k: v for k, v in per_preset.items() if v}, eval_batch_size=args.eval_batch_size,
         save_every=args.save_every, mixed_precision=args.mixed_precision, data_cache_dir=args.data_cache_dir,
-        **values,
+        features_from=args.features_from, prepared=args.prepared, **values,
     )
 
 
@@ -520,6 +524,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--test-split", default="test")
     p.add_argument("--eval-batch-size", type=int, default=8)
     p.add_argument("--data-cache-dir", default=None, help="prepared-data cache (default OUTPUT/prepared)")
+    p.add_argument("--prepared", default=None, help="read the splits from a `whisper-gpt prepare` folder (--dataset "
+                                                    "then only names the corpus)")
+    p.add_argument("--features-from", choices=["audio", "reconstruction"], default="audio",
+                   help="mel slices of the audio, or of the codec's decode of each clip's own codes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=experiment_command)
 

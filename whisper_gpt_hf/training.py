@@ -546,9 +546,10 @@ def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: i
 
 
 def remove_unfinished(output_dir: str) -> None:
-    """Delete leftovers of a killed run: unfinished `checkpoint-N.tmp` and half-deleted `.deleting` folders."""
+    """Delete leftovers of a killed run: unfinished `checkpoint-N.tmp`, half-deleted `.deleting` folders and an
+    unfinished final save."""
     for name in os.listdir(output_dir):
-        if name.startswith("checkpoint-") and name.endswith((".tmp", ".deleting")):
+        if (name.startswith("checkpoint-") and name.endswith((".tmp", ".deleting"))) or name == FINAL_TMP:
             logger.warning("Removing unfinished %s", name)
             shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
 
@@ -568,20 +569,35 @@ def parameter_checksum(model) -> float:
         return float(sum((p.detach().double() * (1 + (i % 7))).sum() for i, p in enumerate(model.parameters())))
 
 
+FINAL_TMP = ".final.tmp"
+
+
 def save_final(accelerator, model, processor, output_dir: str) -> None:
+    """The final model and processor, written into `.final.tmp/` and moved into `output_dir` only when both are
+    complete: a failed save (a full disk) leaves no half model or processor pointing at a missing codec."""
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
     if hasattr(unwrapped, "merge_and_unload"):  # LoRA: merge the adapters, save a plain WhisperGPT checkpoint
-        merged = unwrapped.merge_and_unload()
-        if accelerator.is_main_process:
-            merged.save_pretrained(output_dir)
-            processor.save_pretrained(output_dir)
-        accelerator.wait_for_everyone()
-        return
-    state_dict = accelerator.get_state_dict(model)  # gathers shards under FSDP / ZeRO-3; on every rank
+        to_save, state_dict = unwrapped.merge_and_unload(), None
+    else:
+        to_save = unwrapped
+        state_dict = accelerator.get_state_dict(model)  # gathers shards under FSDP / ZeRO-3; on every rank
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(output_dir, state_dict=state_dict)
-        processor.save_pretrained(output_dir)
+        tmp = os.path.join(output_dir, FINAL_TMP)
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            to_save.save_pretrained(tmp, state_dict=state_dict)
+            processor.save_pretrained(tmp)
+        except Exception as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OSError(f"Saving the final model into {output_dir} failed ({type(err).__name__}: {err}). The "
+                          "checkpoints are intact: free some space, then run the same command with --resume.") from err
+        for name in sorted(os.listdir(tmp)):
+            target = os.path.join(output_dir, name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            os.replace(os.path.join(tmp, name), target)
+        os.rmdir(tmp)
     accelerator.wait_for_everyone()
 
 
