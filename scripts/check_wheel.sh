@@ -46,18 +46,18 @@ HF_HUB_OFFLINE=1 "$WORK/venv/bin/whisper-gpt" demo --max-test-clips 4 --seconds 
 ls OUT/*.wav
 [ "$(ls OUT/*_continuation.wav | wc -l)" -ge 2 ] || { echo "the demo wrote no continuations" >&2; exit 1; }
 
-# --help against the import anchor, best of 3 each (a loaded machine adds noise, never removes it).
+# --help against the import anchor: runs interleaved (anchor, help, anchor, help, ...) so that a change in machine
+# load hits both alike; best of 3 each (load adds noise, never removes it).
 "$WORK/venv/bin/python" - "$WORK/venv/bin/whisper-gpt" <<'PY'
 import subprocess, sys, time
-def best(cmd, n=3):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter(); subprocess.run(cmd, check=True, capture_output=True); times.append(time.perf_counter() - t)
-    return min(times)
-anchor = best([sys.executable, "-c", "import torch, transformers"])
-helps = {verb: best([sys.argv[1], *([verb] if verb else []), "--help"]) for verb in ("", "train", "demo")}
-for verb, t in helps.items():
-    print(f"whisper-gpt {verb + ' ' if verb else ''}--help: {t:.2f} s = {t / anchor:.2f}x `import torch, transformers` ({anchor:.2f} s)")
+def took(cmd):
+    t = time.perf_counter(); subprocess.run(cmd, check=True, capture_output=True); return time.perf_counter() - t
+anchor_cmd = [sys.executable, "-c", "import torch, transformers"]
+for verb in ("", "train", "demo"):
+    pairs = [(took(anchor_cmd), took([sys.argv[1], *([verb] if verb else []), "--help"])) for _ in range(3)]
+    anchor, t = min(a for a, _ in pairs), min(h for _, h in pairs)
+    print(f"whisper-gpt {verb + ' ' if verb else ''}--help: {t:.2f} s = {t / anchor:.2f}x "
+          f"`python -c \"import torch, transformers\"` ({anchor:.2f} s)")
 PY
 cd "$REPO"
 echo "wheel check passed"
