@@ -112,7 +112,8 @@ def add_hub_ready_arguments(parser: argparse.ArgumentParser) -> None:
                        help="numbers measured before: the JSON of `whisper-gpt evaluate --json`")
     group.add_argument("--no-eval", action="store_true", help="publish a card without evaluation numbers")
     parser.add_argument("--dataset-id", action="append", default=None, metavar="ORG/NAME",
-                        help="Hub id of the training data for the card metadata (repeatable; default: the template's)")
+                        help="Hub id of the training data for the card metadata (repeatable; default: what the "
+                             "run's run_config.json records, else the template's)")
     parser.add_argument("--model-name", default=None, help="name in the card (default: the repo or folder name)")
     parser.add_argument("--training-summary", default=None, help="a sentence on how the checkpoint was trained")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
