@@ -240,3 +240,24 @@ def test_earlier_accelerate_checkpoints_resume_and_refuse_payloads(workspace, re
         with pytest.raises(CheckpointReadError, match=f"Refused .*{name}.*could run code"):
             run_cli([*common_args(workspace), "--max-steps", str(STEPS), "--output-dir", str(evil), "--resume"])
         assert not marker.exists(), name
+
+
+def test_a_full_disk_during_the_final_save_leaves_no_half_model(workspace, tmp_path):  # noqa: F811
+    """Probe 4.04: the final save ran out of space and left processor_config.json pointing at an audio_tokenizer/
+    without weights. Now the model and processor appear together or not at all, and the error says what to do."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        (disk / "filler").write_bytes(bytes(1024 * 1024 - 80 * 1024))  # ~80 KB left: the run's logs fit, the model not
+        out = disk / "run"
+        with pytest.raises(OSError, match=r"Saving the final model .* failed .*No space left.*--resume"):
+            run_cli([*common_args(workspace), "--max-steps", "2", "--save-every", "0", "--output-dir", str(out)])
+        left = sorted(p.name for p in out.iterdir())
+        assert not {"model.safetensors", "processor_config.json", "config.json", ".final.tmp"} & set(left), left
+        assert "metrics.jsonl" in left
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -233,6 +233,12 @@ def build_accelerator(args: WhisperGPTTrainingArguments):
     if world_size == 1 and os.environ.get("MASTER_ADDR") and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
         logger.warning("`accelerate launch --cpu --num_processes N` starts one process unless mpirun is configured; "
                        "for N CPU processes use `accelerate launch --config_file configs/accelerate/cpu_2proc.yaml`.")
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and accelerator.distributed_type != DistributedType.FSDP:
+        # accelerate 1.15 (state.py) turns only accelerator process types (MULTI_GPU, ...) into FSDP: CPU processes
+        # stay MULTI_CPU, i.e. plain data parallel. Refuse rather than silently train without sharding.
+        raise RuntimeError(f"The launch config asks for FSDP, but Accelerate set up {accelerator.distributed_type}: it "
+                           "runs FSDP on GPUs / accelerators only, never on CPU processes. On CPU launch with "
+                           "configs/accelerate/cpu_2proc.yaml (data parallel); use fsdp.yaml on GPUs.")
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         # DeepSpeed clips inside its engine (accelerator.clip_grad_norm_ only reports the norm): hand it our value.
         accelerator.state.deepspeed_plugin.deepspeed_config["gradient_clipping"] = args.max_grad_norm
