@@ -422,7 +422,7 @@ def test_the_cards_usage_lines_run(workdir, hybrid, dataset, tmp_path):
     out = make_hub_ready(model, processor, workdir / "usage-hub", require_eval=False, repo_id="REPO")
     readme = (out / "README.md").read_text().replace("REPO", str(out))
     usage = _card_section(readme, "How to use")
-    python = usage.split("```python\n", 1)[1].split("```", 1)[0]
+    python, *more_python = re.findall(r"```python\n(.*?)```", usage, re.S)
     commands = [line for line in usage.split("```bash\n", 1)[1].split("```", 1)[0].splitlines() if line.strip()]
     assert "continue_audio(" in python and "sf.write(" in python  # the snippet makes audio, not only logits
     assert [shlex.split(c)[:2] for c in commands] == [["whisper-gpt", "generate"], ["whisper-gpt", "evaluate"]]
@@ -434,6 +434,11 @@ def test_the_cards_usage_lines_run(workdir, hybrid, dataset, tmp_path):
     assert np.abs(audio[24_000:]).max() > 0
 
     sf.write(tmp_path / "prompt.wav", test_audio(0.5), 24_000)
+    for block in more_python:  # e.g. the audio-continuation pipeline, on prompt.wav
+        check = "\nassert out['sampling_rate'] == 24_000 and out['audio'].size > 0\n" if "pipe(" in block else ""
+        run = subprocess.run([sys.executable, "-c", block + check], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
     generate = shlex.split(commands[0].replace("prompt.wav", str(tmp_path / "prompt.wav"))
                            .replace("continuation.wav", str(tmp_path / "cli.wav")))
     assert "--seconds" in generate
