@@ -216,8 +216,8 @@ class WhisperGPTStreamingCodecDecoder:
         for layer in self.layers:
             if isinstance(layer, _ConvTranspose):
                 rate *= layer.stride
-            convs = [layer] if isinstance(layer, _Conv) else [c for c in getattr(layer, "block", []) if isinstance(c, _Conv)]
-            for conv in convs:
+            convs = [layer] if isinstance(layer, _Conv) else getattr(layer, "block", [])
+            for conv in (c for c in convs if isinstance(c, _Conv)):
                 if conv.pad_mode == "reflect":
                     need = max(need, math.ceil((conv.history + 1) / rate))
         self.min_first_frames = need

@@ -24,7 +24,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_whisper_gpt import WhisperGPTConfig
 from .generation_whisper_gpt import features_for_generation_step
-from .pipeline_whisper_gpt import WhisperGPTAudioContinuationPipeline  # noqa: F401  (copied with the model: remote code)
+from .pipeline_whisper_gpt import WhisperGPTAudioContinuationPipeline  # noqa: F401  (copied with the model)
 from .streamer_whisper_gpt import WhisperGPTAudioStreamer  # noqa: F401  (likewise)
 
 
@@ -364,7 +364,8 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
             # generate() sizes its cache from num_hidden_layers; add the spectrogram blocks' slots, of the same kind
             # (a static cache stays static, and compilable, over all layers).
             while len(cache.layers) < self.num_cache_layers:
-                cache.layers.append(StaticLayer(max_cache_len=cache.layers[0].max_cache_len) if static else DynamicLayer())
+                layer = StaticLayer(max_cache_len=cache.layers[0].max_cache_len) if static else DynamicLayer()
+                cache.layers.append(layer)
         past_length = None if static else (cache.get_seq_length() if cache is not None else 0)
         if position_ids is None:
             past_seen = cache.get_seq_length() if cache is not None else 0
@@ -486,7 +487,9 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             if labels.shape != input_ids.shape:
-                raise ValueError(f"labels {tuple(labels.shape)} must have the shape of input_ids {tuple(input_ids.shape)}.")
+                raise ValueError(
+                    f"labels {tuple(labels.shape)} must have the shape of input_ids {tuple(input_ids.shape)}."
+                )
             if attention_mask is not None:  # padding never enters the loss
                 labels = labels.masked_fill(attention_mask[:, -labels.shape[1] :] == 0, -100)
             if not torch.compiler.is_compiling() and not bool((labels[:, 1:] != -100).any()):
@@ -543,16 +546,17 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         if self.config.use_spectrogram and features is not None:
             if features.ndim != 3 or features.shape[0] != input_ids.shape[0] or features.shape[2] != self.config.n_mels:
                 raise ValueError(
-                    f"input_features has shape {tuple(features.shape)}; with input_ids {tuple(input_ids.shape)} it must "
-                    f"be [{input_ids.shape[0]}, frames, {self.config.n_mels}] (processor(audio=...)['input_features'])."
+                    f"input_features has shape {tuple(features.shape)}; with input_ids {tuple(input_ids.shape)} it "
+                    f"must be [{input_ids.shape[0]}, frames, {self.config.n_mels}] "
+                    "(processor(audio=...)['input_features'])."
                 )
         config = generation_config if generation_config is not None else self.generation_config
         new = kwargs.get("max_new_tokens", getattr(config, "max_new_tokens", None))
         context = self.config.max_position_embeddings
         if new is not None and input_ids.shape[1] + new > context:
             raise ValueError(
-                f"Prompt ({input_ids.shape[1]} frames) + max_new_tokens ({new}) exceed the model's context of {context} "
-                f"frames ({context / self.config.frame_rate:.2f} s). Generate less, or use continue_audio(..., "
+                f"Prompt ({input_ids.shape[1]} frames) + max_new_tokens ({new}) exceed the model's context of "
+                f"{context} frames ({context / self.config.frame_rate:.2f} s). Generate less, or use continue_audio(..., "
                 "seconds=S), which slides a window past the context."
             )
 

@@ -83,7 +83,8 @@ class WhisperGPTAudioContinuationPipeline(Pipeline):
             if os.path.isfile(os.path.join(source, "processor_config.json")):
                 # Running as the folder's remote code means its code is trusted already: its processor is too.
                 remote = __name__.startswith("transformers_modules")
-                processor = WhisperGPTProcessor.from_pretrained(source, **({"trust_remote_code": True} if remote else {}))
+                trust = {"trust_remote_code": True} if remote else {}
+                processor = WhisperGPTProcessor.from_pretrained(source, **trust)
             else:
                 processor = _default_processor()
         if processor is None:
