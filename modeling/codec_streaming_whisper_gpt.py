@@ -147,8 +147,11 @@ class _LSTM:
 class _Stateless:
     def __init__(self, module):
         self.module = module
+        self.alpha = module.alpha if isinstance(module, nn.ELU) else None
 
     def __call__(self, x, state, first):
+        if self.alpha is not None:  # the functional form skips nn.Module's call overhead (~10 ELUs per step)
+            return F.elu(x, self.alpha), None
         return self.module(x), None
 
 
@@ -210,6 +213,7 @@ class WhisperGPTStreamingCodecDecoder:
         self.codec = codec
         self.hop = int(math.prod(config.upsampling_ratios))
         self.layers = [_build(layer) for layer in codec.decoder.layers]
+        self.codebooks = [layer.codebook.embed.detach() for layer in codec.quantizer.layers]
         # The first call pads the clip start like a full decode; with reflect padding that reads up to `history`
         # samples after the start of each layer's input, so those must already be in the first chunk.
         rate, need = 1, 1
@@ -231,7 +235,13 @@ class WhisperGPTStreamingCodecDecoder:
         """`[B, K, T]` codes (K codebooks, K >= 1) -> `[B, D, T]` quantized latents (sum over the codebooks)."""
         if codes.ndim == 2:
             codes = codes[:, None]
-        return self.codec.quantizer.decode(codes.transpose(0, 1).to(self.device))
+        codes = codes.to(self.device)
+        # EncodecResidualVectorQuantizer.decode: the sum of each codebook's embedding of its codes.
+        latent = None
+        for k in range(codes.shape[1]):
+            embedded = F.embedding(codes[:, k], self.codebooks[k])  # [B, T, D]
+            latent = embedded if latent is None else latent + embedded
+        return latent.transpose(1, 2)
 
     @torch.no_grad()
     def __call__(self, codes: torch.LongTensor, state: list | None = None) -> tuple[torch.Tensor, list]:
