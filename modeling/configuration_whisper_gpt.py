@@ -291,10 +291,15 @@ class WhisperGPTConfig(PretrainedConfig):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "WhisperGPTConfig":
-        """Build one of the paper's models: `"hybrid-4m"`, `"gpt-s"` or `"gpt-l"`; keyword overrides win."""
+        """Build one of the paper's models: `"hybrid-4m"`, `"gpt-s"` or `"gpt-l"`; keyword overrides win (in the
+        tied presets a `hidden_size` override also sets `token_embedding_size`, unless that is given too)."""
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
-        return cls(**{**PRESETS[name], **overrides})
+        values = {**PRESETS[name], **overrides}
+        if values.get("tie_word_embeddings") and "hidden_size" in overrides and "token_embedding_size" not in overrides:
+            # A tied preset's code embedding is as wide as the decoder: follow a hidden_size override.
+            values["token_embedding_size"] = values["hidden_size"]
+        return cls(**values)
 
 
 __all__ = ["WhisperGPTConfig", "PRESETS"]

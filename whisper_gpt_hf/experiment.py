@@ -50,7 +50,7 @@ PAPER_PRESETS = ("hybrid-4m", "gpt-s", "gpt-l")
 # --tiny: each preset shrunk but kept in character (the hybrid keeps its two-branch input, the GPTs their tied head,
 # gpt-l stays the larger token model), so the smoke run exercises the real code paths in seconds.
 TINY_MODEL_OVERRIDES: dict[str, dict] = {
-    "hybrid-4m": dict(token_embedding_size=8, spectrogram_hidden_size=8, spectrogram_num_layers=1,
+    "hybrid-4m": dict(token_embedding_size=16, spectrogram_hidden_size=8, spectrogram_num_layers=1,
                       spectrogram_num_heads=2, spectrogram_intermediate_size=16, hidden_size=16, num_hidden_layers=1,
                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=64),
     "gpt-s": dict(token_embedding_size=16, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -225,7 +225,7 @@ def run_name(config: ExperimentConfig, preset: str, seed: int) -> str:
 def train_preset(config: ExperimentConfig, preset: str, data_args, seed: int | None = None) -> tuple[str, bool]:
     """Train one preset with one seed into `run_dir(...)` (skip if finished, resume if checkpointed).
     Returns the folder and whether a finished run was reused."""
-    from .training import ModelArguments, WhisperGPTTrainingArguments, list_checkpoints, train
+    from .training import ModelArguments, WhisperGPTTrainingArguments, train
 
     seed = config.seed if seed is None else seed
     out = run_dir(config, preset, seed)
@@ -242,7 +242,7 @@ def train_preset(config: ExperimentConfig, preset: str, data_args, seed: int | N
         output_dir=out, max_steps=config.max_steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
         warmup_steps=config.warmup_steps, seed=seed, log_every=config.log_every, eval_every=config.eval_every,
         save_every=config.save_every, mixed_precision=config.mixed_precision, report_to=config.report_to,
-        resume=bool(list_checkpoints(out)),
+        resume=os.path.isdir(out),  # continue a cut-off run (from its newest checkpoint, else from scratch)
     )
     logger.info("Training %s for %d steps (seed %d) into %s", preset, config.max_steps, seed, out)
     train(model_args, data_args, args)
