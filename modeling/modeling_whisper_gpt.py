@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, StaticLayer
@@ -430,9 +430,22 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         self.model = WhisperGPTModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-        if self.generation_config is not None:  # written to generation_config.json on save
-            for key, value in GENERATION_DEFAULTS.items():
-                setattr(self.generation_config, key, value)
+        self._apply_generation_defaults()  # written to generation_config.json on save
+
+    def _apply_generation_defaults(self) -> None:
+        """GENERATION_DEFAULTS for a generation config nobody set (derived from the model config: a new model, or a
+        checkpoint saved before the defaults existed); a saved or user-made generation config is left as it is."""
+        config = self.generation_config
+        if config is None or not getattr(config, "_from_model_config", False):
+            return
+        blank = GenerationConfig()
+        for key, value in GENERATION_DEFAULTS.items():
+            if getattr(config, key, None) == getattr(blank, key, None):
+                setattr(config, key, value)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        self._apply_generation_defaults()
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.embed_tokens
@@ -514,6 +527,7 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         would continue the shorter prompts after their padding, so it is refused. The hybrid model also needs
         `spectrogram_feedback=WhisperGPTSpectrogramFeedback(...)` (see `continue_audio` for the whole loop)."""
         input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        self._apply_generation_defaults()  # also for checkpoints saved before the defaults existed
         if input_ids is not None:
             self._check_generation_inputs(input_ids, generation_config, kwargs)
         self.model._values_checked = True

@@ -116,3 +116,14 @@ def test_generation_defaults_are_saved(tmp_path, processor):
     loaded = WhisperGPTForCausalLM.from_pretrained(tmp_path)
     out = loaded.generate(**processor(audio=CLIPS[0], sampling_rate=SR))
     assert out.shape[1] - int(np.ceil(len(CLIPS[0]) / HOP)) == GENERATION_DEFAULTS["max_new_tokens"]
+
+
+def test_checkpoints_without_defaults_get_them_and_user_configs_are_kept(tmp_path):
+    model = tiny_model(False)
+    model.generation_config = GenerationConfig.from_model_config(model.config)  # as a checkpoint saved before
+    model.save_pretrained(tmp_path / "old")
+    assert GenerationConfig.from_pretrained(tmp_path / "old").max_new_tokens == GENERATION_DEFAULTS["max_new_tokens"]
+    model.generation_config = GenerationConfig(do_sample=False, max_new_tokens=7)  # the user's own choice
+    model.save_pretrained(tmp_path / "mine")
+    mine = GenerationConfig.from_pretrained(tmp_path / "mine")
+    assert (mine.do_sample, mine.max_new_tokens, mine.top_k) == (False, 7, GenerationConfig().top_k)
