@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -307,6 +308,12 @@ def continue_audio(
             f"The model was built for {config.codec_sampling_rate} Hz audio with hop {config.codec_hop_length} "
             f"(codec_sampling_rate, codec_hop_length) but the processor works at {fe.sampling_rate} Hz with hop "
             f"{fe.hop_length}: they must share one time grid. Use the processor the model was trained with."
+        )
+    if isinstance(audio, (str, bytes, os.PathLike)):
+        raise ValueError(
+            f"audio is a {type(audio).__name__}; pass a 1-D float array (or a list of them): continue_audio takes "
+            f"arrays, not paths like {audio!r}. Load the file first (e.g. soundfile.read, mono at 24 kHz), or pass "
+            'the path to pipeline("audio-continuation", ...), which reads files.'
         )
     single = not _is_batch(audio)
     clips = [audio] if single else list(audio)

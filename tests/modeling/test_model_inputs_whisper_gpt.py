@@ -161,3 +161,12 @@ def test_continue_audio_refuses_a_processor_on_another_time_grid():
 
     with pytest.raises(ValueError, match="one time grid"):
         continue_audio(tiny_model(False, codec_hop_length=240), tiny_processor(), test_audio(0.1), SR, seconds=0.1)
+
+
+def test_continue_audio_refuses_a_path_with_the_fix():
+    from helpers import SR, tiny_processor
+
+    from whisper_gpt_hf import continue_audio
+
+    with pytest.raises(ValueError, match="is a str; pass .*Load the file first"):
+        continue_audio(tiny_model(False), tiny_processor(), "x.wav", SR, seconds=0.1)
