@@ -304,14 +304,16 @@ def paper_table(results: list[EvalResult], categories: list[str]) -> str:
 def seed_table(results: list[EvalResult], config: ExperimentConfig, categories: list[str]) -> str:
     """The paper's layout over several seeds: per category and preset, NLL mean ± sample standard deviation over the
     seeds (and each seed's NLL), accuracy mean, PPL of the mean NLL; then the relative NLL difference of every other
-    preset against the first one, per seed."""
+    preset against gpt-s (else the first preset), per seed (same seed against same seed)."""
     by_preset: dict[str, list[EvalResult]] = {}
     for r in results:
         by_preset.setdefault(r.name.split(" seed ")[0], []).append(r)
     presets = list(by_preset)
+    # The reference of the relative column: the token-only baseline when it was trained, else the first preset.
+    ref = "gpt-s" if "gpt-s" in presets else presets[0]
+    others = [p for p in presets if p != ref]
     header = ["data"] + [f"{p} ({format_params(by_preset[p][0].num_parameters)})" for p in presets]
-    if len(presets) > 1:
-        header += [f"{p} vs {presets[0]}" for p in presets[1:]]
+    header += [f"{p} vs {ref}" for p in others]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for cat in categories:
         cells = []
@@ -323,8 +325,8 @@ def seed_table(results: list[EvalResult], config: ExperimentConfig, categories: 
             stats[p] = nll
             seeds = ", ".join(f"{x:.3f}" for x in nll)
             cells.append(f"{nll.mean():.3f} ± {sd:.3f} ({seeds}) / {100 * acc.mean():.2f} % / {np.exp(nll.mean()):.2f}")
-        for p in presets[1:]:
-            rel = 100 * (stats[p] / stats[presets[0]] - 1)
+        for p in others:
+            rel = 100 * (stats[p] / stats[ref] - 1)
             cells.append(f"{rel.mean():+.1f} % ({', '.join(f'{x:+.1f}' for x in rel)})")
         lines.append("| " + " | ".join([f"{cat} NLL / acc / PPL"] + cells) + " |")
     return "\n".join(lines)
