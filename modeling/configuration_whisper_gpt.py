@@ -64,9 +64,10 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("vocab_size", "n_mels", "spectrogram_hidden_size", "spectrogram_num_layers",
                      "spectrogram_num_heads", "spectrogram_intermediate_size", "token_embedding_size", "hidden_size",
                      "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
-                     "codec_sampling_rate", "codec_hop_length"), _INT),
+                     "codec_sampling_rate", "codec_hop_length", "num_codebooks", "depth_hidden_size",
+                     "depth_num_layers", "depth_num_heads", "depth_intermediate_size"), _INT),
     **dict.fromkeys(("use_spectrogram", "tie_word_embeddings", "use_cache"), _BOOL),
-    **dict.fromkeys(("dropout", "attention_dropout", "layer_norm_eps", "initializer_range"), _FLOAT),
+    **dict.fromkeys(("dropout", "attention_dropout", "layer_norm_eps", "initializer_range", "fine_loss_weight"), _FLOAT),
     **dict.fromkeys(("fusion", "fusion_balance", "activation_function"), _STR),
 }
 _FIELD_EXAMPLES = {_INT: "a JSON integer such as 4", _BOOL: "true or false, unquoted", _FLOAT: "a JSON number such as 0.1",
@@ -144,6 +145,26 @@ class WhisperGPTConfig(PretrainedConfig):
             Sampling rate of the codec whose codes the model reads.
         codec_hop_length (`int`, *optional*, defaults to 320):
             Samples per codec frame (75 frames/s at 24 kHz): the model's time grid.
+        num_codebooks (`int`, *optional*, defaults to 1):
+            Codec codebooks the model predicts per frame. 1 is the paper's model (coarse codes only; no depth head, so
+            its parameters and logits are exactly those of a config without this key). With K > 1 a small depth head
+            (a causal transformer over the K - 1 fine levels, as CSM's depth decoder) predicts codebooks 2..K of frame
+            t + 1 from the trunk's hidden state at t and the codebooks already chosen for frame t + 1 (teacher-forced
+            in training). The trunk still reads only the coarse code (and the mel slice): one position per frame.
+            Fine codes enter as `fine_input_ids` `[batch, frames, K - 1]`; `generate()` returns `[batch, frames, K]`.
+            Use the codec's number of codebooks at its top bandwidth for the full-bandwidth model.
+        depth_hidden_size (`int`, *optional*, defaults to 128):
+            Width of the depth head (only built when `num_codebooks > 1`).
+        depth_num_layers (`int`, *optional*, defaults to 2):
+            Causal transformer blocks in the depth head.
+        depth_num_heads (`int`, *optional*, defaults to 4):
+            Attention heads in the depth head.
+        depth_intermediate_size (`int`, *optional*, defaults to 512):
+            MLP width of the depth head's blocks.
+        fine_loss_weight (`float`, *optional*, defaults to 1.0):
+            With `num_codebooks > 1` the loss is `coarse NLL + fine_loss_weight * mean over codebooks 2..K of their
+            NLL` (each in nats per code); the output also carries `coarse_loss` (the paper's metric) and
+            `fine_losses` (one NLL per fine codebook) separately.
         pad_token_id / bos_token_id / eos_token_id (`int`, *optional*):
             Special ids. Codec streams have none; generation stops on length.
 
@@ -187,6 +208,12 @@ class WhisperGPTConfig(PretrainedConfig):
         use_cache: bool = True,
         codec_sampling_rate: int = 24000,
         codec_hop_length: int = 320,
+        num_codebooks: int = 1,
+        depth_hidden_size: int = 128,
+        depth_num_layers: int = 2,
+        depth_num_heads: int = 4,
+        depth_intermediate_size: int = 512,
+        fine_loss_weight: float = 1.0,
         pad_token_id: int | None = None,
         bos_token_id: int | None = None,
         eos_token_id: int | None = None,
@@ -216,6 +243,12 @@ class WhisperGPTConfig(PretrainedConfig):
         self.use_cache = use_cache
         self.codec_sampling_rate = codec_sampling_rate
         self.codec_hop_length = codec_hop_length
+        self.num_codebooks = num_codebooks
+        self.depth_hidden_size = depth_hidden_size
+        self.depth_num_layers = depth_num_layers
+        self.depth_num_heads = depth_num_heads
+        self.depth_intermediate_size = depth_intermediate_size
+        self.fine_loss_weight = fine_loss_weight
         self.pad_token_id = pad_token_id
         self.bos_token_id = bos_token_id
         self.eos_token_id = eos_token_id
@@ -243,6 +276,13 @@ class WhisperGPTConfig(PretrainedConfig):
                 "tie_word_embeddings=True needs token_embedding_size == hidden_size "
                 f"(got {self.token_embedding_size} and {self.hidden_size})."
             )
+        if self.num_codebooks > 1 and self.depth_hidden_size % self.depth_num_heads:
+            raise ValueError(
+                f"depth_hidden_size ({self.depth_hidden_size}) must be divisible by depth_num_heads "
+                f"({self.depth_num_heads})."
+            )
+        if not self.fine_loss_weight >= 0.0:
+            raise ValueError(f"fine_loss_weight must be >= 0, got {self.fine_loss_weight!r}.")
         for name in ("vocab_size", "n_mels", "hidden_size", "num_hidden_layers", "max_position_embeddings",
                      "codec_sampling_rate", "codec_hop_length", "token_embedding_size"):
             if int(getattr(self, name)) <= 0:

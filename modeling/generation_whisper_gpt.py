@@ -28,7 +28,8 @@ from .codec_streaming_whisper_gpt import (
 class WhisperGPTSpectrogramFeedback:
     """
     Computes mel slices for generated codes: `feedback(codes [B, L], start) -> [B, L - start, n_mels]` (frames
-    `start..L-1`).
+    `start..L-1`). A `num_codebooks = K` model passes all its codebooks, `codes [B, L, K]`, and they are all decoded
+    (the full-bandwidth audio).
 
     With a causal EnCodec (the 24 kHz architecture) the codec decode is *stateful*: each call decodes only the frames
     it has not decoded yet and carries the decoder's convolution and LSTM state from step to step
@@ -73,14 +74,15 @@ class WhisperGPTSpectrogramFeedback:
     # ------------------------------------------------------------------ codec
     @torch.no_grad()
     def decode(self, codes: torch.LongTensor) -> torch.Tensor:
-        """Coarse codes `[B, T]` -> audio `[B, T * hop]` (first codebook only, as the model generates it)."""
+        """Codes `[B, T]` (coarse) or `[B, T, K]` (all codebooks a `num_codebooks = K` model generates) -> audio
+        `[B, T * hop]`."""
         device = next(self.audio_tokenizer.parameters()).device
-        out = self.audio_tokenizer.decode(codes[None, :, None, :].to(device), [None])
+        out = self.audio_tokenizer.decode(_codec_layout(codes)[None].to(device), [None])
         return out.audio_values[:, 0].float()
 
     def decode_stream(self, codes: torch.LongTensor, state):
         """One stateful decode call (`state=None` starts a stream): `(audio [B, T * hop], new_state)`."""
-        return self.decoder(codes, state)
+        return self.decoder(codes if codes.ndim == 2 else _codec_layout(codes), state)
 
     def _slices(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
         """Slices of the last `frames` frames of `audio`, which starts `history_frames` frames before them."""
@@ -95,10 +97,12 @@ class WhisperGPTSpectrogramFeedback:
         n = self._codes.shape[1]
         if codes.shape[1] < n:
             return False
+        if codes.ndim != self._codes.ndim:
+            return False
         prefix = codes[:, :n].to(self._codes.device)
         if prefix.shape == self._codes.shape and torch.equal(prefix, self._codes):
             return True
-        match = (prefix[:, None, :] == self._codes[None, :, :]).all(-1)  # [B_new, B_old]
+        match = (prefix[:, None] == self._codes[None]).flatten(2).all(-1)  # [B_new, B_old]
         if not bool(match.any(-1).all()):
             return False
         index = match.to(torch.int8).argmax(-1)
@@ -181,6 +185,77 @@ class WhisperGPTSpectrogramFeedback:
             audio = torch.nn.functional.pad(audio, (max(0, history - (start - first)) * hop, 0))
             rows.append(audio[:, audio.shape[1] - (codes.shape[1] - start + history) * hop :])
         return self._slices(torch.cat(rows), codes.shape[1] - start)
+
+
+class WhisperGPTFineCodeSampler:
+    """
+    The fine codebooks 2..K of one `generate()` call on a `num_codebooks = K > 1` model.
+
+    `GenerationMixin` samples the coarse code of frame t + 1 from the trunk's logits at t; the model's forward leaves
+    its last hidden state (frame t) in `hidden`, and `extend` (called from `prepare_inputs_for_generation` with the
+    sequence that now holds the new coarse code, and once more after generation) runs the depth head codebook by
+    codebook: codebook k of frame t + 1 from that state and codebooks 1..k-1, greedy or sampled with the call's
+    `temperature`, `top_k` and `top_p` (transformers' own warpers, as for the coarse code).
+
+    Args:
+        depth_head: the model's `WhisperGPTDepthHead`.
+        fine_input_ids: the prompt's fine codes `[B, P, K - 1]`.
+        generation_config: the call's resolved `GenerationConfig` (`do_sample`, `temperature`, `top_k`, `top_p`).
+    """
+
+    def __init__(self, depth_head, fine_input_ids: torch.LongTensor, generation_config):
+        from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        self.depth_head = depth_head
+        self.codes = fine_input_ids.long()  # [B, n, K - 1]
+        self.hidden = None  # the trunk's last hidden state [B, hidden_size], written by the model's forward
+        config = generation_config
+        self.do_sample = bool(config.do_sample)
+        self.warpers = LogitsProcessorList()
+        if self.do_sample:
+            if config.temperature is not None and config.temperature != 1.0:
+                self.warpers.append(TemperatureLogitsWarper(config.temperature))
+            if config.top_k is not None and config.top_k != 0:
+                self.warpers.append(TopKLogitsWarper(top_k=config.top_k, min_tokens_to_keep=1))
+            if config.top_p is not None and config.top_p < 1.0:
+                self.warpers.append(TopPLogitsWarper(top_p=config.top_p, min_tokens_to_keep=1))
+
+    @torch.no_grad()
+    def sample(self, hidden: torch.Tensor, coarse: torch.LongTensor) -> torch.LongTensor:
+        """Fine codes `[B, K - 1]` of one frame from the trunk state before it `[B, H]` and its coarse code `[B]`."""
+        chosen = coarse[:, None]
+        for _ in range(self.depth_head.levels):
+            scores = self.depth_head(hidden, chosen)[:, -1].float()  # logits of the next codebook
+            if self.do_sample:
+                scores = self.warpers(chosen, scores)
+                code = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)
+            else:
+                code = scores.argmax(-1, keepdim=True)
+            chosen = torch.cat([chosen, code], dim=1)
+        return chosen[:, 1:]
+
+    def extend(self, input_ids: torch.LongTensor) -> None:
+        """Bring the fine codes up to `input_ids`' length (at most one new frame per call)."""
+        if self.codes.shape[0] != input_ids.shape[0]:  # num_return_sequences expands the prompt rows
+            if input_ids.shape[0] % self.codes.shape[0]:
+                raise ValueError(f"{input_ids.shape[0]} sequences for {self.codes.shape[0]} prompts' fine codes.")
+            self.codes = self.codes.repeat_interleave(input_ids.shape[0] // self.codes.shape[0], dim=0)
+        have, length = self.codes.shape[1], input_ids.shape[1]
+        if length == have:
+            return
+        if length != have + 1 or self.hidden is None:
+            raise RuntimeError(f"fine codes for {have} frames cannot be extended to {length} frames in one step.")
+        new = self.sample(self.hidden, input_ids[:, -1].to(self.hidden.device))
+        self.codes = torch.cat([self.codes, new[:, None].to(self.codes.device)], dim=1)
+
+    def full(self, input_ids: torch.LongTensor) -> torch.LongTensor:
+        """All codebooks `[B, L, K]`: the coarse `input_ids` first."""
+        return torch.cat([input_ids[..., None], self.codes.to(input_ids.device)], dim=-1)
+
+
+def _codec_layout(codes: torch.LongTensor) -> torch.LongTensor:
+    """`[B, T]` or `[B, T, K]` model-side codes -> the codec's `[B, K, T]`."""
+    return codes[:, None, :] if codes.ndim == 2 else codes.transpose(1, 2)
 
 
 def _first_real_frames(attention_mask) -> list[int]:
@@ -317,7 +392,9 @@ def continue_audio(
         )
     single = not _is_batch(audio)
     clips = [audio] if single else list(audio)
-    inputs = processor(audio=clips, sampling_rate=sampling_rate, return_tensors="pt", padding_side="left")
+    levels = getattr(config, "num_codebooks", 1)
+    extra = {"num_codebooks": levels} if levels > 1 else {}  # a full-bandwidth model continues all K codebooks
+    inputs = processor(audio=clips, sampling_rate=sampling_rate, return_tensors="pt", padding_side="left", **extra)
     new_frames = int(round(seconds * config.frame_rate))
     if new_frames <= 0:
         raise ValueError(f"seconds must give at least one frame (1/{config.frame_rate:g} s), got {seconds}.")
@@ -328,9 +405,11 @@ def continue_audio(
     prompt_ids, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
     ids, mask = prompt_ids.to(device), prompt_mask.to(device)
     features = inputs["input_features"].to(device) if config.use_spectrogram else None
+    fine = inputs["fine_input_ids"].to(device) if levels > 1 else None
     if ids.shape[1] >= context:  # only the last `keep` frames of a long prompt fit as context
         ids, mask = ids[:, -keep:], mask[:, -keep:]
         features = features[:, -keep:] if features is not None else None
+        fine = fine[:, -keep:] if fine is not None else None
     feedback = None
     if config.use_spectrogram:
         feedback = WhisperGPTSpectrogramFeedback(
@@ -351,6 +430,8 @@ def continue_audio(
                 kwargs.update(top_k=top_k, temperature=temperature)
             if feedback is not None:
                 kwargs.update(input_features=features, spectrogram_feedback=feedback)
+            if fine is not None:
+                kwargs["fine_input_ids"] = fine
             if rounds is not None:
                 rounds.new_round()
                 kwargs["streamer"] = rounds
@@ -365,15 +446,19 @@ def continue_audio(
                     feedback.slide(drop)
                 mask = torch.cat([mask, mask.new_ones(mask.shape[0], n)], dim=1)[:, drop:]
                 ids = out[:, drop:]
+                if fine is not None:  # out is [B, L, K]
+                    ids, fine = ids[..., 0], ids[..., 1:]
     finally:
         if seed is not None:
             torch.random.set_rng_state(generator_state)
         if streamer is not None:
             streamer.end()
+    if levels > 1:  # all K codebooks of the prompt and of the continuation
+        prompt_ids = torch.cat([prompt_ids[..., None], inputs["fine_input_ids"]], dim=-1)
     codes = torch.cat([prompt_ids, *[g.cpu() for g in generated]], dim=1)
     full_mask = torch.cat([prompt_mask, prompt_mask.new_ones(prompt_mask.shape[0], new_frames)], dim=1)
     audio_out = processor.batch_decode(codes, attention_mask=full_mask)
     return audio_out[0] if single else audio_out
 
 
-__all__ = ["WhisperGPTSpectrogramFeedback", "features_for_generation_step", "continue_audio"]
+__all__ = ["WhisperGPTSpectrogramFeedback", "WhisperGPTFineCodeSampler", "features_for_generation_step", "continue_audio"]

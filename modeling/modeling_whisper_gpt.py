@@ -8,8 +8,10 @@ The token-only GPT baseline is the same code path without the spectrogram branch
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,7 +25,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_whisper_gpt import WhisperGPTConfig
-from .generation_whisper_gpt import features_for_generation_step
+from .generation_whisper_gpt import WhisperGPTFineCodeSampler, features_for_generation_step
 from .pipeline_whisper_gpt import WhisperGPTAudioContinuationPipeline  # noqa: F401  (copied with the model)
 from .streamer_whisper_gpt import WhisperGPTAudioStreamer  # noqa: F401  (likewise)
 
@@ -161,6 +163,64 @@ class WhisperGPTSpectrogramEncoder(nn.Module):
         for layer in self.layers:
             hidden_states, _ = layer(hidden_states, attention_mask=attention_mask, cache=cache, **kwargs)
         return self.norm(hidden_states)
+
+
+class WhisperGPTDepthHead(nn.Module):
+    """
+    Predicts the fine codebooks 2..K of frame t + 1 (`config.num_codebooks = K > 1`), as CSM's depth decoder.
+
+    A tiny causal transformer over K - 1 depth positions. Position 0 reads the trunk's hidden state at frame t
+    (projected) plus the embedding of frame t + 1's coarse code; position j >= 1 reads the embedding of codebook j + 1
+    of frame t + 1. Position j predicts codebook j + 2, so the logits of codebook k depend on the trunk state and on
+    codebooks < k of the same frame only (causal attention over depth). One embedding table per input codebook
+    (1..K-1) and one output head per predicted codebook (2..K).
+    """
+
+    def __init__(self, config: WhisperGPTConfig):
+        super().__init__()
+        width, levels = config.depth_hidden_size, config.num_codebooks - 1
+        self.levels = levels
+        self.vocab_size = config.vocab_size
+        self.input_proj = nn.Linear(config.hidden_size, width)
+        # Codebook j (0 = coarse) of the frame being predicted, at offset j * vocab_size: inputs are codebooks 1..K-1.
+        self.embed_codes = nn.Embedding(levels * config.vocab_size, width)
+        self.layers = nn.ModuleList(
+            WhisperGPTBlock(config, width, config.depth_num_heads, config.depth_intermediate_size, layer_idx=i)
+            for i in range(config.depth_num_layers)
+        )
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.heads = nn.ModuleList(nn.Linear(width, config.vocab_size, bias=False) for _ in range(levels))
+
+    def forward(self, trunk_hidden: torch.Tensor, codes: torch.LongTensor) -> torch.Tensor:
+        """`trunk_hidden` `[N, hidden_size]` (frame t), `codes` `[N, J]` codebooks 1..J of frame t + 1 (1 <= J <= K - 1,
+        coarse first) -> logits `[N, J, vocab]` of codebooks 2..J+1."""
+        length = codes.shape[1]
+        offsets = torch.arange(length, device=codes.device) * self.vocab_size
+        hidden = self.embed_codes(codes + offsets)
+        hidden = torch.cat([hidden[:, :1] + self.input_proj(trunk_hidden)[:, None], hidden[:, 1:]], dim=1)
+        # An explicit additive causal mask (eager and sdpa both honour it; no cache over depth).
+        mask = torch.full((length, length), torch.finfo(hidden.dtype).min, device=hidden.device, dtype=hidden.dtype)
+        mask = torch.triu(mask, diagonal=1)[None, None]
+        for layer in self.layers:
+            hidden, _ = layer(hidden, attention_mask=mask)
+        hidden = self.norm(hidden)
+        return torch.stack([self.heads[j](hidden[:, j]) for j in range(length)], dim=1)
+
+
+@dataclass
+class WhisperGPTCausalLMOutput(CausalLMOutputWithPast):
+    """
+    `CausalLMOutputWithPast` plus, for `num_codebooks > 1`:
+
+    coarse_loss (`torch.FloatTensor`): NLL (nats) of the coarse codes, the paper's metric (equals `loss` for K = 1).
+    fine_losses (`torch.FloatTensor` of shape `[K - 1]`): NLL of each fine codebook 2..K.
+    fine_logits (`torch.FloatTensor` of shape `[batch, frames - 1, K - 1, vocab]`): teacher-forced logits of
+        codebooks 2..K of frame t + 1 at position t.
+    """
+
+    coarse_loss: torch.FloatTensor | None = None
+    fine_losses: torch.FloatTensor | None = None
+    fine_logits: torch.FloatTensor | None = None
 
 
 class WhisperGPTPreTrainedModel(PreTrainedModel):
@@ -429,6 +489,9 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.model = WhisperGPTModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        # Codebooks 2..K of the next frame (num_codebooks > 1 only: the paper's model has no extra parameters).
+        self.depth_head = WhisperGPTDepthHead(config) if config.num_codebooks > 1 else None
+        self._fine_sampler = None  # set by generate() on a num_codebooks > 1 model
         self.post_init()
         self._apply_generation_defaults()  # written to generation_config.json on save
 
@@ -472,6 +535,7 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         logits_to_keep: int = 0,
+        fine_input_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
         r"""
@@ -480,6 +544,12 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
             ignored (set to -100) whatever `labels` holds there, so `labels=input_ids` on a padded batch is right.
             Labels that are all -100 (after the shift) raise a `ValueError` instead of giving a NaN loss.
         logits_to_keep (`int`): if > 0, only the last `logits_to_keep` positions get logits (generation).
+        fine_input_ids (`torch.LongTensor` of shape `[batch, frames, num_codebooks - 1]`): codebooks 2..K of each
+            frame (`processor(audio=..., num_codebooks=K)["fine_input_ids"]`), for `num_codebooks > 1` models. The
+            trunk never reads them; the depth head reads those of frame t + 1 (teacher forcing) and returns
+            `fine_logits`. With `labels` the loss is `coarse_loss + config.fine_loss_weight * fine_losses.mean()`;
+            a fine code is scored where the coarse label of its frame is. Without `fine_input_ids` (evaluation of
+            the coarse codes only) the loss is the coarse NLL; training a K > 1 model needs them.
         """
         outputs = self.model(
             input_ids=input_ids,
@@ -493,6 +563,9 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
+        if self._fine_sampler is not None:  # generate(): the depth head samples the next frame's fine codes from it
+            self._fine_sampler.hidden = hidden_states[:, -1]
+        trunk_hidden = hidden_states
         if logits_to_keep > 0:
             hidden_states = hidden_states[:, -logits_to_keep:]
         logits = self.lm_head(hidden_states)
@@ -512,12 +585,67 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
                 )
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
 
-        return CausalLMOutputWithPast(
+        coarse_loss, fine_losses, fine_logits = loss, None, None
+        if self.depth_head is not None:
+            if fine_input_ids is None and labels is not None and self.training:
+                raise ValueError(
+                    f"This model predicts {self.config.num_codebooks} codebooks (num_codebooks), so training needs "
+                    "fine_input_ids [batch, frames, num_codebooks - 1]: processor(audio=..., "
+                    f"num_codebooks={self.config.num_codebooks})['fine_input_ids'] (or data prepared for this model)."
+                )
+            if fine_input_ids is not None:
+                fine_logits = self._fine_logits(trunk_hidden, input_ids, fine_input_ids)
+                if labels is not None:
+                    fine_losses = self._fine_losses(fine_logits, fine_input_ids, labels)
+                    loss = coarse_loss + self.config.fine_loss_weight * fine_losses.mean()
+
+        return WhisperGPTCausalLMOutput(
             loss=loss,
+            coarse_loss=coarse_loss,
+            fine_losses=fine_losses,
+            fine_logits=fine_logits,
             logits=logits,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+        )
+
+    def _fine_logits(self, trunk_hidden, input_ids, fine_input_ids) -> torch.Tensor:
+        """Teacher-forced depth-head logits `[B, T - 1, K - 1, vocab]`: position t predicts codebooks 2..K of frame t + 1
+        from the trunk state at t and the codebooks 1..K-1 of frame t + 1."""
+        levels = self.config.num_codebooks - 1
+        batch, frames = input_ids.shape
+        if fine_input_ids.shape != (batch, frames, levels):
+            raise ValueError(
+                f"fine_input_ids has shape {tuple(fine_input_ids.shape)} but input_ids {tuple(input_ids.shape)} with "
+                f"num_codebooks={self.config.num_codebooks} needs [{batch}, {frames}, {levels}]: codebooks 2..K of "
+                "each frame (processor(audio=..., num_codebooks=K)['fine_input_ids'])."
+            )
+        if trunk_hidden.shape[1] != frames:
+            raise ValueError("fine_input_ids need the hidden state of every frame: call forward with logits_to_keep=0.")
+        if not torch.compiler.is_compiling() and fine_input_ids.numel() and (
+            int(fine_input_ids.min()) < 0 or int(fine_input_ids.max()) >= self.config.vocab_size
+        ):
+            raise ValueError(f"fine_input_ids hold codes outside the codebook [0, {self.config.vocab_size}).")
+        if frames < 2:
+            return trunk_hidden.new_zeros(batch, 0, levels, self.config.vocab_size)
+        # Inputs of the depth positions: frame t + 1's codebooks 1..K-1 (coarse first).
+        next_codes = torch.cat([input_ids[:, 1:, None], fine_input_ids[:, 1:, :-1]], dim=-1)
+        logits = self.depth_head(trunk_hidden[:, :-1].reshape(-1, trunk_hidden.shape[-1]), next_codes.reshape(-1, levels))
+        return logits.view(batch, frames - 1, levels, -1)
+
+    @staticmethod
+    def _fine_losses(fine_logits, fine_input_ids, labels) -> torch.Tensor:
+        """NLL (nats) of each fine codebook 2..K: `[K - 1]`, over the frames whose coarse label counts."""
+        targets = fine_input_ids[:, 1:].masked_fill((labels[:, 1:] == -100)[..., None], -100)
+        return torch.stack(
+            [
+                nn.functional.cross_entropy(
+                    fine_logits[:, :, j].reshape(-1, fine_logits.shape[-1]).float(), targets[:, :, j].reshape(-1),
+                    ignore_index=-100,
+                )
+                for j in range(fine_logits.shape[2])
+            ]
         )
 
     def generate(self, inputs=None, generation_config=None, **kwargs):
@@ -530,11 +658,47 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         self._apply_generation_defaults()  # also for checkpoints saved before the defaults existed
         if input_ids is not None:
             self._check_generation_inputs(input_ids, generation_config, kwargs)
+        if self.depth_head is not None:
+            return self._generate_all_codebooks(inputs, generation_config, kwargs)
         self.model._values_checked = True
         try:
             return super().generate(inputs, generation_config, **kwargs)
         finally:
             self.model._values_checked = False
+
+    def _generate_all_codebooks(self, inputs, generation_config, kwargs):
+        """`num_codebooks > 1`: GenerationMixin samples the coarse codes; after each step the depth head samples the
+        new frame's fine codes (same do_sample / temperature / top-k / top-p); returns codes `[B, T, K]`."""
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        fine = kwargs.pop("fine_input_ids", None)
+        levels = self.config.num_codebooks - 1
+        if input_ids is None or fine is None or tuple(fine.shape) != (*input_ids.shape, levels):
+            raise ValueError(
+                f"This model generates {self.config.num_codebooks} codebooks per frame (num_codebooks), so generate() "
+                f"needs the prompt's fine codes: fine_input_ids [batch, frames, {levels}] next to input_ids "
+                f"(got {None if fine is None else tuple(fine.shape)}); "
+                f"processor(audio=..., num_codebooks={self.config.num_codebooks}) returns both."
+            )
+        if int(fine.min()) < 0 or int(fine.max()) >= self.config.vocab_size:
+            raise ValueError(f"fine_input_ids hold codes outside the codebook [0, {self.config.vocab_size}).")
+        settings = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
+        settings.update(**{k: v for k, v in kwargs.items() if hasattr(settings, k)})
+        if (settings.num_beams or 1) > 1:
+            raise ValueError("Beam search is not supported with num_codebooks > 1; use greedy or sampling.")
+        self._fine_sampler = WhisperGPTFineCodeSampler(self.depth_head, fine.to(input_ids.device), settings)
+        self.model._values_checked = True
+        try:
+            out = super().generate(inputs, generation_config, **kwargs)
+            sequences = out if isinstance(out, torch.Tensor) else out.sequences
+            self._fine_sampler.extend(sequences)  # the last frame's fine codes (no step after it)
+            codes = self._fine_sampler.full(sequences)
+        finally:
+            self.model._values_checked = False
+            self._fine_sampler = None
+        if isinstance(out, torch.Tensor):
+            return codes
+        out.sequences = codes
+        return out
 
     def _check_generation_inputs(self, input_ids, generation_config, kwargs) -> None:
         model = self.model
@@ -587,11 +751,15 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         model_inputs = super().prepare_inputs_for_generation(
             input_ids, next_sequence_length=next_sequence_length, **kwargs
         )
+        codes = input_ids
+        if self._fine_sampler is not None:  # num_codebooks > 1: the new frame's fine codes, then all K are decoded
+            self._fine_sampler.extend(input_ids)
+            codes = self._fine_sampler.full(input_ids)
         if self.config.use_spectrogram:
             model_inputs["input_features"] = features_for_generation_step(
-                input_ids, input_features, spectrogram_feedback, next_sequence_length, kwargs.get("attention_mask")
+                codes, input_features, spectrogram_feedback, next_sequence_length, kwargs.get("attention_mask")
             )
         return model_inputs
 
 
-__all__ = ["GENERATION_DEFAULTS", "WhisperGPTPreTrainedModel", "WhisperGPTModel", "WhisperGPTForCausalLM"]
+__all__ = ["GENERATION_DEFAULTS", "WhisperGPTCausalLMOutput", "WhisperGPTDepthHead", "WhisperGPTPreTrainedModel", "WhisperGPTModel", "WhisperGPTForCausalLM"]

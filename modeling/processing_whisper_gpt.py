@@ -73,21 +73,31 @@ class WhisperGPTProcessor(ProcessorMixin):
         return self.audio_tokenizer
 
     # ------------------------------------------------------------------ encode / decode
+    @property
+    def num_codebooks(self) -> int:
+        """Codebooks the codec gives at its top bandwidth (the `num_codebooks` of a full-bandwidth model)."""
+        return _codebooks_at(self._require_codec(), None)
+
     @torch.no_grad()
-    def encode(self, clips: list[np.ndarray]) -> list[torch.LongTensor]:
-        """Coarse codes `[ceil(n / hop)]` of each validated float32 mono clip, encoded one clip at a time.
+    def encode(self, clips: list[np.ndarray], num_codebooks: int = 1) -> list[torch.LongTensor]:
+        """Coarse codes `[ceil(n / hop)]` of each validated float32 mono clip, encoded one clip at a time; with
+        `num_codebooks = K > 1`, the first K codebooks `[ceil(n / hop), K]` (coarse first).
 
         Clips are zero-padded to whole frames first, exactly as the mel front end pads them (EnCodec would otherwise
         reflect-pad the last partial frame), and encoded alone so that batching never changes a code."""
         codec = self._require_codec()
         device = next(codec.parameters()).device
         hop = self.feature_extractor.hop_length
+        bandwidth = _lowest_bandwidth(codec) if num_codebooks == 1 else _bandwidth_for(codec, num_codebooks)
         codes = []
         for clip in clips:
             clip = np.pad(clip, (0, -len(clip) % hop))
             wav = torch.from_numpy(clip).to(device=device, dtype=codec.dtype)[None, None]
-            out = codec.encode(wav, bandwidth=_lowest_bandwidth(codec))
-            codes.append(out.audio_codes[0, 0, 0].cpu())  # [chunk=1, batch, n_q, T] -> first codebook
+            out = codec.encode(wav, bandwidth=bandwidth)
+            if num_codebooks == 1:
+                codes.append(out.audio_codes[0, 0, 0].cpu())  # [chunk=1, batch, n_q, T] -> first codebook
+            else:
+                codes.append(out.audio_codes[0, 0, :num_codebooks].T.cpu())  # [T, K]
         return codes
 
     def __call__(
@@ -96,6 +106,7 @@ class WhisperGPTProcessor(ProcessorMixin):
         sampling_rate: int | None = None,
         return_tensors: str | None = "pt",
         padding_side: str = "right",
+        num_codebooks: int | None = None,
         **kwargs,
     ) -> BatchFeature:
         """
@@ -107,9 +118,13 @@ class WhisperGPTProcessor(ProcessorMixin):
             padding_side: `"right"` (default: training and evaluation) or `"left"` (generation: every prompt then
                 ends at the last column, so `generate()` continues each clip right after its own last frame).
                 Codes, features and mask are padded alike.
+            num_codebooks: for a full-bandwidth model (`config.num_codebooks = K > 1`): also return
+                `fine_input_ids` `[B, T, K - 1]`, codebooks 2..K of the same encode (at the codec's smallest bandwidth
+                with K codebooks). `input_ids` stay the coarse codes either way.
 
         Returns:
-            `BatchFeature` with `input_features`, `input_ids` (padded with 0, masked) and `attention_mask`.
+            `BatchFeature` with `input_features`, `input_ids` (padded with 0, masked) and `attention_mask`
+            (and `fine_input_ids` when `num_codebooks > 1`).
         """
         if audio is None:
             raise ValueError("Pass `audio=` (mono clips at the codec's sampling rate).")
@@ -117,10 +132,22 @@ class WhisperGPTProcessor(ProcessorMixin):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+        if num_codebooks is not None and (
+            isinstance(num_codebooks, bool) or not isinstance(num_codebooks, int) or num_codebooks < 1
+        ):
+            raise ValueError(f"num_codebooks must be a positive integer (the model's config.num_codebooks), got "
+                             f"{num_codebooks!r}.")
         fe = self.feature_extractor
         clips = fe.to_clips(audio, sampling_rate)
         features = fe(clips, sampling_rate=fe.sampling_rate, return_tensors="pt", **kwargs)
-        codes = self.encode(clips)
+        levels = num_codebooks or 1
+        codes = self.encode(clips, num_codebooks=levels)
+        fine_input_ids = None
+        if levels > 1:
+            fine_input_ids = torch.zeros((*features["attention_mask"].shape, levels - 1), dtype=torch.long)
+            for i, c in enumerate(codes):
+                fine_input_ids[i, : c.shape[0]] = c[:, 1:]
+            codes = [c[:, 0] for c in codes]
         input_ids = torch.zeros(features["attention_mask"].shape, dtype=torch.long)
         for i, c in enumerate(codes):
             if c.shape[0] != int(features["attention_mask"][i].sum()):
@@ -134,6 +161,8 @@ class WhisperGPTProcessor(ProcessorMixin):
             "input_ids": input_ids,
             "attention_mask": features["attention_mask"],
         }
+        if fine_input_ids is not None:
+            data["fine_input_ids"] = fine_input_ids
         if padding_side == "left":  # move each row's padding from its end to its start
             lengths = data["attention_mask"].sum(-1)
             width = data["attention_mask"].shape[1]
@@ -145,7 +174,8 @@ class WhisperGPTProcessor(ProcessorMixin):
 
     @torch.no_grad()
     def batch_decode(self, codes, attention_mask=None, **kwargs) -> list[np.ndarray]:
-        """Coarse codes `[B, T]` (and optional `[B, T]` mask) -> list of float32 mono clips at the codec rate.
+        """Coarse codes `[B, T]`, or all codebooks `[B, T, K]` (a `num_codebooks = K` model's `generate()`), and an
+        optional `[B, T]` mask -> list of float32 mono clips at the codec rate.
 
         With an `attention_mask` (left or right padding) each row's real frames are decoded alone, exactly as the
         clip by itself; without one the whole batch is decoded as is."""
@@ -153,8 +183,13 @@ class WhisperGPTProcessor(ProcessorMixin):
         codes = torch.as_tensor(codes)
         if codes.ndim == 1:
             codes = codes[None]
-        if codes.ndim != 2:
-            raise ValueError(f"codes must be [batch, frames], got shape {tuple(codes.shape)}.")
+        if codes.ndim not in (2, 3):
+            raise ValueError(f"codes must be [batch, frames] or [batch, frames, codebooks], got shape "
+                             f"{tuple(codes.shape)}.")
+        if codes.ndim == 3:
+            available = len(codec.quantizer.layers)
+            if not 1 <= codes.shape[2] <= available:
+                raise ValueError(f"codes have {codes.shape[2]} codebooks but this codec has {available}.")
         if codes.shape[0] == 0 or codes.shape[1] == 0:
             raise ValueError(f"codes of shape {tuple(codes.shape)} hold no frame to decode; pass at least one.")
         vocab = codec.config.codebook_size
@@ -164,23 +199,24 @@ class WhisperGPTProcessor(ProcessorMixin):
         hop = self.feature_extractor.hop_length
         if attention_mask is not None:
             mask = torch.as_tensor(attention_mask).bool()
-            if mask.shape != codes.shape:
-                raise ValueError(f"attention_mask {tuple(mask.shape)} must match codes {tuple(codes.shape)}.")
+            if mask.shape != codes.shape[:2]:
+                raise ValueError(f"attention_mask {tuple(mask.shape)} must match codes {tuple(codes.shape[:2])}.")
             clips = []
             for row, keep in zip(codes, mask):
                 row = row[keep]
-                if row.numel() == 0:
+                if row.shape[0] == 0:
                     clips.append(np.zeros(0, dtype=np.float32))
                     continue
-                audio = codec.decode(row[None, None, None, :].to(device), [None]).audio_values[0, 0]
-                clips.append(audio[: row.numel() * hop].float().cpu().numpy())
+                audio = codec.decode(_codec_codes(row[None]).to(device), [None]).audio_values[0, 0]
+                clips.append(audio[: row.shape[0] * hop].float().cpu().numpy())
             return clips
-        audio = codec.decode(codes[None, :, None, :].to(device), [None]).audio_values[:, 0]
+        audio = codec.decode(_codec_codes(codes).to(device), [None]).audio_values[:, 0]
         return [audio[i, : codes.shape[1] * hop].float().cpu().numpy() for i in range(codes.shape[0])]
 
     def decode(self, codes, **kwargs) -> np.ndarray:
-        """Coarse codes `[T]` or `[1, T]` -> one float32 mono clip."""
-        return self.batch_decode(torch.as_tensor(codes).reshape(1, -1), **kwargs)[0]
+        """Coarse codes `[T]` or `[1, T]`, or all codebooks `[1, T, K]` -> one float32 mono clip."""
+        codes = torch.as_tensor(codes)
+        return self.batch_decode(codes if codes.ndim == 3 else codes.reshape(1, -1), **kwargs)[0]
 
     # ------------------------------------------------------------------ save / load
     def to_dict(self) -> dict[str, Any]:
@@ -253,6 +289,30 @@ class WhisperGPTProcessor(ProcessorMixin):
             processor._check_codec(audio_tokenizer)
             processor.audio_tokenizer = audio_tokenizer.eval()
         return processor
+
+
+def _codec_codes(codes: torch.Tensor) -> torch.Tensor:
+    """`[B, T]` or `[B, T, K]` -> EnCodec's `[chunks=1, B, K, T]`."""
+    return codes[None, :, None, :] if codes.ndim == 2 else codes.transpose(1, 2)[None]
+
+
+def _codebooks_at(codec, bandwidth) -> int:
+    """Codebooks EnCodec uses at `bandwidth` (None: the top one), read from the codec's config and quantizer."""
+    bandwidths = getattr(codec.config, "target_bandwidths", None) or [None]
+    bandwidth = max(bandwidths) if bandwidth is None and bandwidths[0] is not None else bandwidth
+    return min(len(codec.quantizer.layers), codec.quantizer.get_num_quantizers_for_bandwidth(bandwidth))
+
+
+def _bandwidth_for(codec, num_codebooks: int) -> float | None:
+    """The smallest target bandwidth at which the codec gives at least `num_codebooks` codebooks."""
+    bandwidths = sorted(getattr(codec.config, "target_bandwidths", None) or [])
+    for bandwidth in bandwidths:
+        if _codebooks_at(codec, bandwidth) >= num_codebooks:
+            return bandwidth
+    raise ValueError(
+        f"num_codebooks={num_codebooks} but this codec gives at most {_codebooks_at(codec, None)} codebooks (at "
+        f"{max(bandwidths) if bandwidths else 'its only'} kbps); build the model with num_codebooks <= that."
+    )
 
 
 def _lowest_bandwidth(codec) -> float | None:
