@@ -270,13 +270,14 @@ def _encode_codes_batched(processor, clips: list[np.ndarray], stats: dict | None
 @torch.no_grad()
 def reconstruct_audio(processor, codes: list[np.ndarray], batched: bool = False) -> list[np.ndarray]:
     """What generation hears: the codec's decode of each clip's coarse codes (`processor.decode`, first codebook
-    only, as the processor gives them), `len(codes) * hop` samples per clip. `batched` decodes the list in one call
+    only, as the processor gives them; all K codebooks for codes `[T, K]`, what a `num_codebooks = K` model's
+    generation decodes), `len(codes) * hop` samples per clip. `batched` decodes the list in one call
     (the decoder is causal, so the padding after a clip does not reach it; equal to float rounding)."""
     if not batched or len(codes) == 1:
-        return [processor.decode(torch.as_tensor(c)) for c in codes]
+        return [processor.decode(torch.as_tensor(c)[None] if np.ndim(c) == 2 else torch.as_tensor(c)) for c in codes]
     lengths = [len(c) for c in codes]
-    padded = torch.zeros(len(codes), max(lengths), dtype=torch.long)
-    mask = torch.zeros_like(padded)
+    padded = torch.zeros(len(codes), max(lengths), *np.shape(codes[0])[1:], dtype=torch.long)
+    mask = torch.zeros(len(codes), max(lengths), dtype=torch.long)
     for i, c in enumerate(codes):
         padded[i, : len(c)] = torch.as_tensor(c)
         mask[i, : len(c)] = 1
@@ -284,9 +285,11 @@ def reconstruct_audio(processor, codes: list[np.ndarray], batched: bool = False)
 
 
 @torch.no_grad()
-def encode_clips(processor, clips: list[np.ndarray], features_from: str = "audio", batched: bool = False):
+def encode_clips(processor, clips: list[np.ndarray], features_from: str = "audio", batched: bool = False,
+                 num_codebooks: int = 1):
     """
-    Codes and causal mel slices of clips -> list of (`codes [T]` int64, `features [T, n_mels]` float32).
+    Codes and causal mel slices of clips -> list of (`codes [T]` int64, `features [T, n_mels]` float32); with
+    `num_codebooks = K > 1` (a full-bandwidth model) the codes are `[T, K]`, coarse first.
 
     This is the processor's own path (one implementation of each transform): each clip is zero-padded to whole
     frames, so prepared data holds exactly the codes and features `processor(audio=clip)` gives.
@@ -303,10 +306,10 @@ def encode_clips(processor, clips: list[np.ndarray], features_from: str = "audio
         raise ValueError(f"features_from must be one of {FEATURES_FROM}, got {features_from!r}.")
     fe = processor.feature_extractor
     clips = fe.to_clips(clips, fe.sampling_rate)
-    if batched and len(clips) > 1:
+    if batched and len(clips) > 1 and num_codebooks == 1:  # the batched shortcut searches the first codebook only
         codes = _encode_codes_batched(processor, clips)
     else:
-        codes = [c.numpy().astype(np.int64) for c in processor.encode(clips)]
+        codes = [c.numpy().astype(np.int64) for c in processor.encode(clips, num_codebooks=num_codebooks)]
     device = _codec_device(processor)
     source = clips if features_from == "audio" else reconstruct_audio(processor, codes, batched=batched)
     features = fe(source, sampling_rate=fe.sampling_rate, return_tensors=None, device=device)["input_features"]
@@ -317,14 +320,16 @@ def encode_clips(processor, clips: list[np.ndarray], features_from: str = "audio
 
 
 # ---------------------------------------------------------------------------------------------------- preparation
-def prepared_features(n_mels: int, feature_dtype: str = "float32"):
+def prepared_features(n_mels: int, feature_dtype: str = "float32", num_codebooks: int = 1):
     from datasets import Features, List, Value
 
     if feature_dtype not in FEATURE_DTYPES:
         raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {feature_dtype!r}.")
+    fine = {"fine_input_ids": List(List(Value("int32"), length=num_codebooks - 1))} if num_codebooks > 1 else {}
     return Features(
         {
             "input_ids": List(Value("int32")),
+            **fine,
             "input_features": List(List(Value(feature_dtype), length=n_mels)),
             "length": Value("int32"),
             "start_frame": Value("int32"),
@@ -390,6 +395,7 @@ class _Settings:
     id_column: str | None
     feature_dtype: str
     features_from: str
+    num_codebooks: int = 1
 
     def key(self) -> dict[str, Any]:
         # The fields of PREPARATION_VERSION 1, unchanged: a float32 / audio preparation keeps the key (and reuses
@@ -400,6 +406,8 @@ class _Settings:
             key["feature_dtype"] = self.feature_dtype
         if self.features_from != "audio":
             key["features_from"] = self.features_from
+        if self.num_codebooks != 1:
+            key["num_codebooks"] = self.num_codebooks
         return key
 
 
@@ -411,7 +419,8 @@ def _prepare_examples(examples, processor, settings: _Settings, report: Preparat
     buckets: little padding when `batched_encoding`), then written back in their original order."""
     import datasets
 
-    features = prepared_features(processor.feature_extractor.feature_size, settings.feature_dtype)
+    features = prepared_features(processor.feature_extractor.feature_size, settings.feature_dtype,
+                                 settings.num_codebooks)
     store = np.float16 if settings.feature_dtype == "float16" else np.float32
     parts, rows = [], []
 
@@ -429,15 +438,17 @@ def _prepare_examples(examples, processor, settings: _Settings, report: Preparat
         encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for bucket in _batched(order, batch_size):
             results = encode_clips(processor, [buffer[i][2] for i in bucket], settings.features_from,
-                                   batched=batched_encoding)
+                                   batched=batched_encoding, num_codebooks=settings.num_codebooks)
             encoded.update(zip(bucket, results, strict=True))
         for i, (name, category, _) in enumerate(buffer):
             codes, mels = encoded.pop(i)
             report.num_prepared += 1
             kept = 0
             for start, end in _windows(len(codes), settings.window_frames, settings.min_frames):
-                rows.append(dict(input_ids=codes[start:end], input_features=mels[start:end].astype(store),
-                                 length=end - start, start_frame=start, category=category, clip_id=name))
+                fine = {"fine_input_ids": codes[start:end, 1:]} if codes.ndim == 2 else {}
+                rows.append(dict(input_ids=codes[start:end] if codes.ndim == 1 else codes[start:end, 0], **fine,
+                                 input_features=mels[start:end].astype(store), length=end - start,
+                                 start_frame=start, category=category, clip_id=name))
                 kept += end - start
                 report.num_examples += 1
             report.num_frames += kept
@@ -471,6 +482,7 @@ def prepare_dataset(
     num_processes: int = 1,
     shard_size: int = DEFAULT_SHARD_SIZE,
     output_dir: str | os.PathLike | None = None,
+    num_codebooks: int = 1,
 ):
     """
     Turn an audio dataset into training examples of at most `window_frames` frames.
@@ -510,6 +522,9 @@ def prepare_dataset(
         shard_size: clips per shard.
         output_dir: write to exactly this folder instead of a keyed folder under `cache_dir` (what
             `whisper-gpt prepare` uses); an existing folder is reused only if it was prepared with the same key.
+        num_codebooks: the model's `config.num_codebooks`; with K > 1 the examples also hold `fine_input_ids`
+            `[T, K - 1]` (codebooks 2..K of the same encode) and, with `features_from="reconstruction"`, the
+            features are those of the decode of all K codebooks (what that model's generation feeds).
 
     Returns:
         `(datasets.Dataset, PreparationReport)`; the examples have `input_ids` (list[int]), `input_features`
@@ -538,7 +553,7 @@ def prepare_dataset(
 
     settings = _Settings(audio_column=audio_column, window_frames=window_frames, min_frames=min_frames,
                          category_column=category_column, id_column=id_column, feature_dtype=feature_dtype,
-                         features_from=features_from)
+                         features_from=features_from, num_codebooks=num_codebooks)
     target = None
     if cache_dir is not None or output_dir is not None:
         key = cache_key if cache_key is not None else getattr(dataset, "_fingerprint", None)
@@ -738,7 +753,8 @@ def _merge_shards(work, num_processes, expected, settings, processor):
     parts = [p for p in parts if len(p)]
     if parts:
         return datasets.concatenate_datasets(parts), report
-    features = prepared_features(processor.feature_extractor.feature_size, settings.feature_dtype)
+    features = prepared_features(processor.feature_extractor.feature_size, settings.feature_dtype,
+                                 settings.num_codebooks)
     return datasets.Dataset.from_dict({name: [] for name in features}, features=features), report
 
 
@@ -922,6 +938,14 @@ class WhisperGPTDataCollator:
             input_ids[i, :n] = x
             attention_mask[i, :n] = 1
         batch: dict[str, Any] = {"input_ids": input_ids}
+        if examples[0].get("fine_input_ids") is not None:  # a num_codebooks > 1 model's codebooks 2..K, pad 0
+            fine = [torch.as_tensor(np.asarray(e["fine_input_ids"]), dtype=torch.long) for e in examples]
+            for f, n in zip(fine, lengths, strict=True):
+                if f.ndim != 2 or f.shape[0] != n:
+                    raise ValueError(f"fine_input_ids of shape {tuple(f.shape)} do not match {n} input_ids.")
+            batch["fine_input_ids"] = torch.zeros(batch_size, max_len, fine[0].shape[1], dtype=torch.long)
+            for i, (f, n) in enumerate(zip(fine, lengths, strict=True)):
+                batch["fine_input_ids"][i, :n] = f
         if "input_features" in examples[0] and examples[0]["input_features"] is not None:
             feats = [torch.as_tensor(np.asarray(e["input_features"], dtype=np.float32)) for e in examples]
             for f, n in zip(feats, lengths, strict=True):

@@ -62,6 +62,9 @@ class EvalResult:
     position_count: np.ndarray
     name: str = "model"
     use_spectrogram: bool | None = None
+    # A full-bandwidth model (num_codebooks = K > 1) scored on data with fine codes: the NLL (nats per code) of
+    # codebooks 2..K of the same scored frames, each given the codes before it (`nll` stays the coarse one).
+    fine_nll: list[float] | None = None
 
     @property
     def overall(self) -> CategoryResult:
@@ -84,6 +87,7 @@ class EvalResult:
             # JSON has no NaN: unscored positions are null.
             "position_nll": [None if not np.isfinite(x) else float(x) for x in self.position_nll],
             "position_count": [int(x) for x in self.position_count],
+            **({"fine_nll": self.fine_nll} if self.fine_nll is not None else {}),
         }
 
 
@@ -94,20 +98,39 @@ def _batches(dataset, batch_size: int, collator) -> Iterable[dict]:
         yield collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
 
 
+def _fine_levels(model, batch: dict) -> int:
+    """Fine codebooks scored for this model on this batch (0 for K = 1 models or data without fine codes)."""
+    levels = getattr(model.config, "num_codebooks", 1) - 1
+    fine = batch.get("fine_input_ids")
+    return levels if levels > 0 and fine is not None and fine.shape[-1] >= levels else 0
+
+
 @torch.inference_mode()
-def score_batch(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def score_batch(model, batch: dict, device, fine_sums: np.ndarray | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward one collated batch; return `(nll [B, T], correct [B, T], scored [B, T])` indexed by the *target*
-    position (column 0 is never scored). `scored` is `labels != -100` at the target, shifted like the model's loss."""
+    position (column 0 is never scored). `scored` is `labels != -100` at the target, shifted like the model's loss.
+    `fine_sums` (`[K - 1]` float64, a `num_codebooks = K` model on data with `fine_input_ids`): each fine codebook's
+    NLL over the same scored frames is added to it."""
     input_ids = batch["input_ids"].to(device)
     attention_mask = batch["attention_mask"].to(device)
     labels = batch["labels"].to(device)
     kwargs = {}
     if model.config.use_spectrogram:
         kwargs["input_features"] = batch["input_features"].to(device)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
+    levels = _fine_levels(model, batch) if fine_sums is not None else 0
+    if levels:  # the trunk never reads them, so the coarse logits are the same with or without
+        kwargs["fine_input_ids"] = batch["fine_input_ids"][..., :levels].to(device)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
+    logits = out.logits
     log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position p-1 predicts code p
     targets = labels[:, 1:]
     scored = (targets != -100) & attention_mask[:, 1:].bool() & attention_mask[:, :-1].bool()
+    if levels:
+        fine_log_probs = torch.log_softmax(out.fine_logits.float(), dim=-1)  # [B, T-1, K-1, V]
+        fine_targets = kwargs["fine_input_ids"][:, 1:]
+        fine_nll = -fine_log_probs.gather(-1, fine_targets[..., None])[..., 0]  # [B, T-1, K-1]
+        fine_sums += (fine_nll * scored[..., None]).double().sum((0, 1)).cpu().numpy()
     safe = targets.clamp_min(0)
     nll = -log_probs.gather(-1, safe[..., None])[..., 0]
     correct = log_probs.argmax(-1) == safe
@@ -159,6 +182,8 @@ def evaluate_model(
     pos_count = np.zeros(max_len, dtype=np.int64)
     sums: dict[str, list] = {}  # category -> [nll_sum (float64), correct, count]
     total = [0.0, 0, 0]
+    fine_sums = np.zeros(max(0, getattr(model.config, "num_codebooks", 1) - 1), dtype=np.float64)
+    fine_scored = False
 
     batches = _batches(dataset_prepared, batch_size, collator)
     if progress:
@@ -167,7 +192,8 @@ def evaluate_model(
         batches = tqdm(batches, total=math.ceil(len(dataset_prepared) / batch_size), desc="evaluate", unit="batch")
     try:
         for batch in batches:
-            nll, correct, scored = score_batch(model, batch, device)
+            nll, correct, scored = score_batch(model, batch, device, fine_sums if fine_sums.size else None)
+            fine_scored = fine_scored or bool(fine_sums.size and _fine_levels(model, batch))
             nll64 = nll.double().cpu().numpy()
             correct_np = correct.cpu().numpy()
             scored_np = scored.cpu().numpy()
@@ -203,6 +229,7 @@ def evaluate_model(
         position_count=pos_count[:last],
         name=name or getattr(model, "name_or_path", None) or "model",
         use_spectrogram=bool(model.config.use_spectrogram),
+        fine_nll=[float(x) / overall.num_tokens for x in fine_sums] if fine_scored and overall.num_tokens else None,
     )
 
 
@@ -316,6 +343,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             raw, processor, audio_column=args.audio_column, window_frames=window,
             min_frames=min(args.min_frames, window), category_column=args.category_column,
             desc=f"prepare {args.split}", progress=not args.json, features_from=args.features_from,
+            num_codebooks=max(getattr(m.config, "num_codebooks", 1) for _, m in models),
         )
     if args.max_windows is not None:
         prepared = prepared.select(range(min(args.max_windows, len(prepared))))
@@ -337,6 +365,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
               "of each window (the same codes for every model)")
         print(f"processor: {processor_source}")
         print(results_table(results, markdown=False))
+        for r in results:
+            if r.fine_nll is not None:  # the NLL above is the coarse codebook's (the paper's metric)
+                print(f"{r.name}: fine codebooks NLL (nats) " + ", ".join(
+                    f"{k + 2}: {x:.4f}" for k, x in enumerate(r.fine_nll)))
         if args.plot_positions:
             print(f"Wrote {args.plot_positions}")
     return 0

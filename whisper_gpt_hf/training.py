@@ -303,7 +303,7 @@ def wrap_lora(model, model_args: ModelArguments):
     return apply_lora(model, r=model_args.lora_r, alpha=model_args.lora_alpha, target_modules=targets or None)
 
 
-def load_data(data_args: DataArguments, processor, accelerator, output_dir: str):
+def load_data(data_args: DataArguments, processor, accelerator, output_dir: str, num_codebooks: int = 1):
     """Prepare (or reuse from the cache, or read from `--prepared`) the train and eval splits; with a cache the
     processes share the encoding, shard by shard, and the main process merges the shards."""
     splits = {"train": data_args.train_split}
@@ -317,7 +317,8 @@ def load_data(data_args: DataArguments, processor, accelerator, output_dir: str)
         layout = (dict(process_index=accelerator.process_index, num_processes=accelerator.num_processes)
                   if data_args.data_cache_dir else {})
         for role, split in splits.items():
-            prepared[role] = prepare_split(data_args, processor, split, accelerator.is_local_main_process, **layout)
+            prepared[role] = prepare_split(data_args, processor, split, accelerator.is_local_main_process, **layout,
+                                           num_codebooks=num_codebooks)
     finally:
         codec.to("cpu")
     datasets_, reports = {}, {}
@@ -337,7 +338,7 @@ def load_data(data_args: DataArguments, processor, accelerator, output_dir: str)
 
 
 def prepare_split(data_args: DataArguments, processor, split: str, progress: bool, process_index: int = 0,
-                  num_processes: int = 1):
+                  num_processes: int = 1, num_codebooks: int = 1):
     """One split through `load_audio_dataset` + `prepare_dataset` with the training cache key (or read from
     `--prepared`); `None` if an evaluation split does not exist."""
     from .data import load_audio_dataset, load_prepared_split, prepare_dataset, source_cache_key
@@ -367,7 +368,7 @@ def prepare_split(data_args: DataArguments, processor, split: str, progress: boo
         category_column=data_args.category_column, desc=split, id_column=data_args.id_column, cache_dir=cache_dir,
         cache_key=source_cache_key(data_args.dataset, data_args.dataset_config, split), progress=progress,
         feature_dtype=data_args.feature_dtype, features_from=data_args.features_from, process_index=process_index,
-        num_processes=num_processes,
+        num_processes=num_processes, num_codebooks=num_codebooks,
     )
 
 
@@ -401,6 +402,8 @@ def build_dataloaders(train_dataset, eval_dataset, args: WhisperGPTTrainingArgum
 
     # A token-only model never reads the mel slices: do not load, collate and move them.
     columns = ["input_ids", "input_features"] if use_spectrogram else ["input_ids"]
+    if "fine_input_ids" in (train_dataset.column_names or []):  # prepared for a num_codebooks > 1 model
+        columns.append("fine_input_ids")
     collator = WhisperGPTDataCollator(return_metadata=False)
     sampler = EpochShuffleSampler(len(train_dataset), args.seed)
     # Each loader draws its worker base seed from its own generator, not the global one that dropout uses: a resumed
@@ -724,7 +727,8 @@ def _train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGP
     set_seed(args.seed)
     processor = load_processor(model_args)
     model = build_model(model_args, processor, data_args.window_frames)
-    train_dataset, eval_dataset, _ = load_data(data_args, processor, accelerator, args.output_dir)
+    train_dataset, eval_dataset, _ = load_data(data_args, processor, accelerator, args.output_dir,
+                                               num_codebooks=model.config.num_codebooks)
     if args.gradient_checkpointing:
         if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.x
             model.activation_checkpointing_enable({"use_reentrant": False})
