@@ -29,13 +29,17 @@ There is **no adversarial loss** (EnCodec's multi-scale STFT discriminator) and 
 and ~25 CPU-minutes of training put it far below `facebook/encodec_24khz`. It exists so that tests and demos run
 offline with codes that mean something; online users should use `facebook/encodec_24khz`.
 
-Train the committed codec (and save the default processor that bundles it):
+Train a codec from scratch with the bandwidth ladder (and save the default processor that bundles it):
 
     nice -n 5 whisper-gpt train-codec --dataset data/whisper-gpt-corpus-large \
         --output-dir hub/whisper-gpt-codec-small --processor-output-dir hub/whisper-gpt-processor \
-        --checkpoint-dir runs/codec-small --max-steps 2000 --max-minutes 24 --batch-size 16 \
-        --segment-seconds 0.64 --lr 1.5e-3 --seed 0 --save-every 100 --num-threads 1
+        --checkpoint-dir runs/codec-small --max-steps 2000 --max-minutes 40 --batch-size 16 \
+        --segment-seconds 0.64 --lr 1.5e-3 --seed 0 --save-every 100 --num-threads 1 \
+        --coarse-dims 32 --continuous-fraction 0.3 --corr-weight 0.2 --commit-weight 0.05
     # interrupted? the same command with --resume continues from the newest checkpoint and its step count
+
+The committed codec was not trained by that one command but in three stages (first codec, then two retrainings with
+`--init-from`); its model card lists them with their exact commands.
 
 Then measure it and put the numbers into its model card:
 
