@@ -253,6 +253,41 @@ class WhisperGPTFineCodeSampler:
         return torch.cat([input_ids[..., None], self.codes.to(input_ids.device)], dim=-1)
 
 
+class _FullFrameStreamer:
+    """Hands a `num_codebooks = K` model's streamer whole frames `[B, n, K]`: GenerationMixin puts a frame's coarse
+    code before the depth head has chosen its fine codes (the next step does), so each frame is held one step."""
+
+    def __init__(self, streamer, sampler: WhisperGPTFineCodeSampler):
+        self.streamer, self.sampler = streamer, sampler
+        self._pending: list[torch.Tensor] = []  # coarse codes [B, 1] put but not yet forwarded
+        self._sent = None  # frames forwarded so far
+
+    def put(self, value):
+        value = torch.as_tensor(value)
+        if self._sent is None:  # the prompt: its fine codes are given
+            prompt = value if value.ndim == 2 else value[None]
+            self._sent = prompt.shape[1]
+            self.streamer.put(torch.cat([prompt[..., None].cpu(), self.sampler.codes[:, : self._sent].cpu()], -1))
+            return
+        self._pending.append(value.reshape(-1, 1).cpu())
+        self.flush()
+
+    def flush(self):
+        ready = min(len(self._pending), self.sampler.codes.shape[1] - self._sent)
+        if ready > 0:
+            coarse = torch.cat(self._pending[:ready], dim=1)
+            fine = self.sampler.codes[:, self._sent : self._sent + ready].cpu()
+            self._pending, self._sent = self._pending[ready:], self._sent + ready
+            self.streamer.put(torch.cat([coarse[..., None], fine], dim=-1))
+
+    def end(self):
+        pass  # the last frame's fine codes come after generation: see finish()
+
+    def finish(self):
+        self.flush()
+        self.streamer.end()
+
+
 def _codec_layout(codes: torch.LongTensor) -> torch.LongTensor:
     """`[B, T]` or `[B, T, K]` model-side codes -> the codec's `[B, K, T]`."""
     return codes[:, None, :] if codes.ndim == 2 else codes.transpose(1, 2)

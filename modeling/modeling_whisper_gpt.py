@@ -25,7 +25,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_whisper_gpt import WhisperGPTConfig
-from .generation_whisper_gpt import WhisperGPTFineCodeSampler, features_for_generation_step
+from .generation_whisper_gpt import WhisperGPTFineCodeSampler, _FullFrameStreamer, features_for_generation_step
 from .pipeline_whisper_gpt import WhisperGPTAudioContinuationPipeline  # noqa: F401  (copied with the model)
 from .streamer_whisper_gpt import WhisperGPTAudioStreamer  # noqa: F401  (likewise)
 
@@ -686,12 +686,17 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         if (settings.num_beams or 1) > 1:
             raise ValueError("Beam search is not supported with num_codebooks > 1; use greedy or sampling.")
         self._fine_sampler = WhisperGPTFineCodeSampler(self.depth_head, fine.to(input_ids.device), settings)
+        streamer = None
+        if kwargs.get("streamer") is not None:  # the streamer gets whole frames [B, n, K]
+            streamer = kwargs["streamer"] = _FullFrameStreamer(kwargs["streamer"], self._fine_sampler)
         self.model._values_checked = True
         try:
             out = super().generate(inputs, generation_config, **kwargs)
             sequences = out if isinstance(out, torch.Tensor) else out.sequences
             self._fine_sampler.extend(sequences)  # the last frame's fine codes (no step after it)
             codes = self._fine_sampler.full(sequences)
+            if streamer is not None:
+                streamer.finish()
         finally:
             self.model._values_checked = False
             self._fine_sampler = None

@@ -18,7 +18,8 @@ class WhisperGPTAudioStreamer(BaseStreamer):
 
     The codec decodes statefully ([`WhisperGPTStreamingCodecDecoder`]): the prompt once, then only the new frames, so
     the concatenated chunks equal `processor.batch_decode(codes)[0][prompt_frames * hop:]` (float rounding aside).
-    Batches of one prompt only (as transformers' text streamers).
+    Batches of one prompt only (as transformers' text streamers). A `num_codebooks = K` model's `generate()` puts
+    whole frames `[1, n, K]` (each one step late: its fine codes follow its coarse code), so all K are decoded.
 
     Args:
         processor: the `WhisperGPTProcessor` whose `audio_tokenizer` decodes the codes.
@@ -60,13 +61,18 @@ class WhisperGPTAudioStreamer(BaseStreamer):
     # ------------------------------------------------------------------ generate() side
     def put(self, value) -> None:
         value = torch.as_tensor(value)
-        if value.ndim == 2 and value.shape[0] > 1 or (value.ndim == 1 and value.shape[0] > 1 and self._prompt_done):
-            raise ValueError("WhisperGPTAudioStreamer supports batches of one prompt only.")
-        codes = value.reshape(-1).cpu()
+        if value.ndim == 3:  # all codebooks [1, frames, K] (a num_codebooks = K model): frames [n, K]
+            if value.shape[0] > 1:
+                raise ValueError("WhisperGPTAudioStreamer supports batches of one prompt only.")
+            codes = value[0].cpu()
+        else:
+            if value.ndim == 2 and value.shape[0] > 1 or (value.ndim == 1 and value.shape[0] > 1 and self._prompt_done):
+                raise ValueError("WhisperGPTAudioStreamer supports batches of one prompt only.")
+            codes = value.reshape(-1).cpu()
         if not self._prompt_done:  # the first put of generate() is the prompt
             self._prompt_done = True
             if not self.include_prompt:
-                self._skip_samples = codes.numel() * self.decoder.hop
+                self._skip_samples = codes.shape[0] * self.decoder.hop
             self._pending.append(codes)
             self._flush(force=True)
             return
@@ -81,16 +87,17 @@ class WhisperGPTAudioStreamer(BaseStreamer):
     def _flush(self, force: bool, final: bool = False) -> None:
         if not self._pending:
             return
-        codes = torch.cat(self._pending)
-        if not force and codes.numel() < self.chunk_frames:
+        codes = torch.cat(self._pending)  # [frames] or [frames, K]
+        frames = codes.shape[0]
+        if not force and frames < self.chunk_frames:
             return
-        if self._state is None and codes.numel() < self.decoder.min_first_frames and not final:
+        if self._state is None and frames < self.decoder.min_first_frames and not final:
             return  # the stream's first chunk must reach past the codec's start padding
         self._pending = []
-        if self._state is None and codes.numel() < self.decoder.min_first_frames:  # a very short stream
-            audio = self.processor.decode(codes)
+        if self._state is None and frames < self.decoder.min_first_frames:  # a very short stream
+            audio = self.processor.decode(codes if codes.ndim == 1 else codes[None])
         else:
-            out, self._state = self.decoder(codes[None], self._state)
+            out, self._state = self.decoder(codes[None] if codes.ndim == 1 else codes.T[None], self._state)
             audio = out[0].cpu().numpy()
         if self._skip_samples:
             drop = min(self._skip_samples, audio.shape[0])

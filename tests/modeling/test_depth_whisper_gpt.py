@@ -283,3 +283,23 @@ def test_batch_decode_accepts_coarse_and_all_codebooks(processor):
     np.testing.assert_allclose(processor.decode(codes[1:2, :n]), direct, atol=1e-6)
     with pytest.raises(ValueError, match="codebooks"):
         processor.batch_decode(torch.zeros(1, 4, len(codec.quantizer.layers) + 1, dtype=torch.long))
+
+
+def test_streamer_gets_all_codebooks(processor):
+    """The streamed chunks are the full-bandwidth decode of the generated frames, in generate() and continue_audio."""
+    from whisper_gpt_hf import WhisperGPTAudioStreamer
+
+    K = processor.num_codebooks
+    model = depth_model(K)
+    clip = test_audio(0.25)
+    inputs = processor(audio=clip, sampling_rate=SR, num_codebooks=K)
+    prompt = inputs["input_ids"].shape[1]
+    streamer = WhisperGPTAudioStreamer(processor, chunk_frames=2)
+    codes, _ = _generate(model, processor, {**inputs, "streamer": streamer}, use_cache=True, do_sample=False)
+    streamed = np.concatenate(list(streamer))
+    full = processor.batch_decode(codes)[0][prompt * HOP :]
+    assert streamed.shape == full.shape == (6 * HOP,)
+    np.testing.assert_allclose(streamed, full, atol=1e-5)
+    streamer = WhisperGPTAudioStreamer(processor)
+    audio = continue_audio(model, processor, clip, SR, seconds=0.08, do_sample=False, streamer=streamer)
+    np.testing.assert_allclose(np.concatenate(list(streamer)), audio[prompt * HOP :], atol=1e-5)
