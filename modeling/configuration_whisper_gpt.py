@@ -67,7 +67,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
                      "codec_sampling_rate", "codec_hop_length", "num_codebooks", "depth_hidden_size",
                      "depth_num_layers", "depth_num_heads", "depth_intermediate_size"), _INT),
     **dict.fromkeys(("use_spectrogram", "tie_word_embeddings", "use_cache"), _BOOL),
-    **dict.fromkeys(("dropout", "attention_dropout", "layer_norm_eps", "initializer_range", "fine_loss_weight"), _FLOAT),
+    **dict.fromkeys(("dropout", "attention_dropout", "layer_norm_eps", "initializer_range", "fine_loss_weight"),
+                    _FLOAT),
     **dict.fromkeys(("fusion", "fusion_balance", "activation_function"), _STR),
 }
 _FIELD_EXAMPLES = {_INT: "a JSON integer such as 4", _BOOL: "true or false, unquoted", _FLOAT: "a JSON number such as 0.1",

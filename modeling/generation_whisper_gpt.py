@@ -496,4 +496,9 @@ def continue_audio(
     return audio_out[0] if single else audio_out
 
 
-__all__ = ["WhisperGPTSpectrogramFeedback", "WhisperGPTFineCodeSampler", "features_for_generation_step", "continue_audio"]
+__all__ = [
+    "WhisperGPTSpectrogramFeedback",
+    "WhisperGPTFineCodeSampler",
+    "features_for_generation_step",
+    "continue_audio",
+]

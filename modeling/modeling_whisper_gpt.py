@@ -611,8 +611,8 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         )
 
     def _fine_logits(self, trunk_hidden, input_ids, fine_input_ids) -> torch.Tensor:
-        """Teacher-forced depth-head logits `[B, T - 1, K - 1, vocab]`: position t predicts codebooks 2..K of frame t + 1
-        from the trunk state at t and the codebooks 1..K-1 of frame t + 1."""
+        """Teacher-forced depth-head logits `[B, T - 1, K - 1, vocab]`: position t predicts codebooks 2..K of frame
+        t + 1 from the trunk state at t and the codebooks 1..K-1 of frame t + 1."""
         levels = self.config.num_codebooks - 1
         batch, frames = input_ids.shape
         if fine_input_ids.shape != (batch, frames, levels):
@@ -631,7 +631,8 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
             return trunk_hidden.new_zeros(batch, 0, levels, self.config.vocab_size)
         # Inputs of the depth positions: frame t + 1's codebooks 1..K-1 (coarse first).
         next_codes = torch.cat([input_ids[:, 1:, None], fine_input_ids[:, 1:, :-1]], dim=-1)
-        logits = self.depth_head(trunk_hidden[:, :-1].reshape(-1, trunk_hidden.shape[-1]), next_codes.reshape(-1, levels))
+        states = trunk_hidden[:, :-1].reshape(-1, trunk_hidden.shape[-1])
+        logits = self.depth_head(states, next_codes.reshape(-1, levels))
         return logits.view(batch, frames - 1, levels, -1)
 
     @staticmethod
@@ -767,4 +768,11 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         return model_inputs
 
 
-__all__ = ["GENERATION_DEFAULTS", "WhisperGPTCausalLMOutput", "WhisperGPTDepthHead", "WhisperGPTPreTrainedModel", "WhisperGPTModel", "WhisperGPTForCausalLM"]
+__all__ = [
+    "GENERATION_DEFAULTS",
+    "WhisperGPTCausalLMOutput",
+    "WhisperGPTDepthHead",
+    "WhisperGPTPreTrainedModel",
+    "WhisperGPTModel",
+    "WhisperGPTForCausalLM",
+]
