@@ -303,3 +303,51 @@ def test_streamer_gets_all_codebooks(processor):
     streamer = WhisperGPTAudioStreamer(processor)
     audio = continue_audio(model, processor, clip, SR, seconds=0.08, do_sample=False, streamer=streamer)
     np.testing.assert_allclose(np.concatenate(list(streamer)), audio[prompt * HOP :], atol=1e-5)
+
+
+REMOTE_CHILD = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
+                 and "editable" not in repr(f).lower()]
+sys.path = [p for p in sys.path if p and "whisper" not in p.lower() and p != REPO]
+try:
+    import whisper_gpt_hf  # noqa: F401
+    raise SystemExit("whisper_gpt_hf must not be importable here")
+except ImportError:
+    pass
+import numpy as np, torch
+from transformers import AutoModelForCausalLM, AutoProcessor
+folder = sys.argv[1]
+proc = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+lm = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
+inputs = proc(audio=np.load(folder + "/audio.npy"), sampling_rate=24000, num_codebooks=lm.config.num_codebooks)
+inputs.pop("input_features")
+np.save(folder + "/child_codes.npy", lm.generate(**inputs, max_new_tokens=5, do_sample=False).numpy())
+print(type(lm).__module__)
+"""
+
+
+def test_remote_code_generates_all_codebooks(processor, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    K = processor.num_codebooks
+    model = depth_model(K, use_spectrogram=False)
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    audio = test_audio(0.2)
+    np.save(folder / "audio.npy", audio)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    result = subprocess.run([sys.executable, "-c", f"REPO = {repo!r}\n" + REMOTE_CHILD, str(folder)], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "transformers_modules" in result.stdout
+    inputs = processor(audio=audio, sampling_rate=SR, num_codebooks=K)
+    inputs.pop("input_features")
+    expected = model.generate(**inputs, max_new_tokens=5, do_sample=False)
+    np.testing.assert_array_equal(np.load(folder / "child_codes.npy"), expected.numpy())
+    assert expected.shape[-1] == K
