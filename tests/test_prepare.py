@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,44 @@ def test_two_processes_prepare_the_examples_of_one(folder, processor, reference,
     (target,) = [p for p in tmp_path.iterdir()]
     assert target.name.startswith("train-") and sorted(os.listdir(target)) == [
         "dataset", "preparation_report.json", "prepare_config.json"]  # the shards are merged and removed
+
+
+def test_two_independent_runs_preparing_the_same_data_at_once_both_finish(folder, processor, reference, tmp_path,
+                                                                          monkeypatch):
+    """Two single-process runs on one dataset and cache (a hybrid and a gpt-s run started together): the one that
+    merges first removes the shared work folder; the other must use its result instead of waiting forever for
+    shards that are gone (found when the two runs of scripts/outside_check.sh hung). Run "b" is held back until
+    run "a" has merged, which is the order that hung."""
+    results, errors = {}, []
+    original, calls = data_module._prepare_examples, {"b": 0}
+
+    def held_back(*args, **kwargs):  # "b" stops in its second shard until "a" has merged and cleaned up
+        if threading.current_thread().name == "b":
+            calls["b"] += 1
+            deadline = time.time() + 60
+            while calls["b"] == 2 and time.time() < deadline and not any(
+                    p.is_dir() and not p.name.endswith(".partial") and ".tmp-" not in p.name for p in tmp_path.iterdir()):
+                time.sleep(0.05)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(data_module, "_prepare_examples", held_back)
+
+    def worker(name, shard_size):
+        try:
+            results[name] = prepare(folder, processor, cache_dir=tmp_path, desc="train", shard_size=shard_size)
+        except Exception as error:  # noqa: BLE001 - surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(name, 1), name=name, daemon=True) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert not any(t.is_alive() for t in threads), "a preparation is still waiting for shards that are gone"
+    assert not errors, errors
+    for name in ("a", "b"):
+        assert results[name][0].to_list() == reference[0].to_list()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
 def test_two_processes_split_a_stream_by_node(folder, processor, reference, tmp_path):

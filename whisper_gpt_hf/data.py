@@ -601,7 +601,15 @@ def prepare_dataset(
         _prepare_index_shards(dataset, work, process_index, num_processes, num_shards, desc, progress, run)
         expected = [_shard_name(s, num_shards) for s in range(num_shards)]
     if process_index == 0:
-        _wait_for(lambda: all(os.path.exists(os.path.join(work, e)) for e in expected), "the other processes' shards")
+        # Another, independent preparation of the same key (e.g. a hybrid and a gpt-s run started together on one
+        # dataset) shares the shards, and may merge them first and remove the work folder: then use its result.
+        _wait_for(lambda: os.path.isdir(target) or all(os.path.exists(os.path.join(work, e)) for e in expected),
+                  "the other processes' shards")
+        if os.path.isdir(target):
+            _check_key(target, digest)
+            shutil.rmtree(work, ignore_errors=True)  # shards this process wrote after the other one's merge
+            logger.info("Another preparation of the same data finished first: reusing %s", target)
+            return load_prepared(target)
         prepared, report = _merge_shards(work, num_processes, expected, settings, processor)
         _write_prepared(prepared, report, target, {"key": key_fields, "digest": digest,
                                                    "processor": processor_fingerprint(processor, portable=True)})
