@@ -87,3 +87,34 @@ def kmeans_codec(codebook_size: int = 64, seed: int = 0) -> EncodecModel:
 
 def tiny_processor(n_mels: int = 16) -> WhisperGPTProcessor:
     return WhisperGPTProcessor(WhisperGPTFeatureExtractor(feature_size=n_mels), audio_tokenizer=kmeans_codec())
+
+
+# The preamble of a child process that must not see this package (what a trust_remote_code user without
+# `pip install whisper-gpt-hf` has): the editable finder and the repository are dropped from the import routes.
+_WITHOUT_PACKAGE = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
+                 and "editable" not in repr(f).lower()]
+sys.path = [p for p in sys.path if p and "whisper" not in p.lower() and p != REPO]
+try:
+    import whisper_gpt_hf  # noqa: F401
+    raise SystemExit("whisper_gpt_hf must not be importable here")
+except ImportError:
+    pass
+"""
+
+
+def run_without_package(body: str, folder, tmp_path):
+    """Run `body` (Python source; `sys.argv[1]` is `folder`) in a fresh interpreter that cannot import
+    whisper_gpt_hf, with its own transformers modules cache. Returns the CompletedProcess (stdout, stderr)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    script = f"REPO = {repo!r}\n" + _WITHOUT_PACKAGE + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", script, str(folder)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -59,14 +60,25 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int) -
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a folder; pass a file name for the WAV (e.g. {path}/out.wav).")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_output(path, suffix=".tmp") as tmp:
+        with open(tmp, "wb") as f:
             sf.write(f, np.clip(audio, -1.0, 1.0), sampling_rate, subtype="PCM_16", format="WAV")
             f.flush()
             os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
+    """Yield a uniquely named temporary file next to `path`; when the block ends normally it is renamed to `path`
+    (readable like any other output), when it raises it is removed. The one write-then-rename of every audio file
+    this package writes (`save_audio`, `whisper-gpt generate --stream`)."""
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
         os.chmod(tmp, 0o644 & ~_umask())  # mkstemp makes 0600 files; a WAV is as readable as any other output
         os.replace(tmp, path)
     except BaseException:

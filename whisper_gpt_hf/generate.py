@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from .audio_io import load_audio, save_audio
+from .audio_io import atomic_output, load_audio, save_audio
 from .loading import load_model_and_processor
 
 
@@ -46,7 +46,6 @@ def stream_to_file(output: str, model, processor, prompt, kwargs: dict) -> None:
     The WAV grows in a uniquely named temporary file next to `output` (its header is updated at every chunk, so it
     can be read, or played, while it grows), then is renamed to `output` when generation ends: `output` itself is
     only ever a complete file."""
-    import tempfile
     from threading import Thread
 
     import numpy as np
@@ -63,13 +62,9 @@ def stream_to_file(output: str, model, processor, prompt, kwargs: dict) -> None:
         except BaseException as error:  # re-raised in the main thread
             failure.append(error)
 
-    path = os.path.abspath(output)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".partial.wav")
-    os.close(fd)
-    print(f"Streaming into {tmp} (renamed to {output} at the end).", flush=True)
     thread = Thread(target=run, daemon=True)
-    try:
+    with atomic_output(output, suffix=".partial.wav") as tmp:
+        print(f"Streaming into {tmp} (renamed to {output} at the end).", flush=True)
         with sf.SoundFile(tmp, "w", samplerate=processor.sampling_rate, channels=1, subtype="PCM_16",
                           format="WAV") as f:
             thread.start()
@@ -79,18 +74,6 @@ def stream_to_file(output: str, model, processor, prompt, kwargs: dict) -> None:
         thread.join()
         if failure:
             raise failure[0]
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def generate_file(args: argparse.Namespace) -> int:

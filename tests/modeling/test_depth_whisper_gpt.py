@@ -7,7 +7,7 @@ import torch
 from whisper_gpt_hf import WhisperGPTConfig, WhisperGPTForCausalLM
 from whisper_gpt_hf.modeling.generation_whisper_gpt import WhisperGPTSpectrogramFeedback, continue_audio
 
-from helpers import HOP, SR, test_audio, tiny_config, tiny_model, tiny_processor
+from helpers import HOP, SR, run_without_package, test_audio, tiny_config, tiny_model, tiny_processor
 
 DEPTH = dict(depth_hidden_size=16, depth_num_layers=2, depth_num_heads=2, depth_intermediate_size=32)
 
@@ -306,15 +306,6 @@ def test_streamer_gets_all_codebooks(processor):
 
 
 REMOTE_CHILD = """
-import sys
-sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
-                 and "editable" not in repr(f).lower()]
-sys.path = [p for p in sys.path if p and "whisper" not in p.lower() and p != REPO]
-try:
-    import whisper_gpt_hf  # noqa: F401
-    raise SystemExit("whisper_gpt_hf must not be importable here")
-except ImportError:
-    pass
 import numpy as np, torch
 from transformers import AutoModelForCausalLM, AutoProcessor
 folder = sys.argv[1]
@@ -328,10 +319,6 @@ print(type(lm).__module__)
 
 
 def test_remote_code_generates_all_codebooks(processor, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     K = processor.num_codebooks
     model = depth_model(K, use_spectrogram=False)
     folder = tmp_path / "ckpt"
@@ -339,11 +326,7 @@ def test_remote_code_generates_all_codebooks(processor, tmp_path):
     processor.save_pretrained(folder)
     audio = test_audio(0.2)
     np.save(folder / "audio.npy", audio)
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
-    result = subprocess.run([sys.executable, "-c", f"REPO = {repo!r}\n" + REMOTE_CHILD, str(folder)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = run_without_package(REMOTE_CHILD, folder, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout
     inputs = processor(audio=audio, sampling_rate=SR, num_codebooks=K)

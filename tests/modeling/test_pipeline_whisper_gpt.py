@@ -1,14 +1,11 @@
 """The audio-continuation pipeline (issue 9, item 6): in process and from a folder with remote code only."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import HOP, SR, test_audio, tiny_model, tiny_processor
+from helpers import HOP, SR, run_without_package, test_audio, tiny_model, tiny_processor
 from transformers import pipeline
 
 from whisper_gpt_hf import WhisperGPTAudioContinuationPipeline, continue_audio
@@ -47,15 +44,6 @@ def test_pipeline_defaults_come_from_the_generation_config(folder):
 
 CHILD = textwrap.dedent(
     """
-    import sys
-    sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
-                     and "editable" not in repr(f).lower()]
-    sys.path = [p for p in sys.path if p and "whisper" not in p.lower() and p != REPO]
-    try:
-        import whisper_gpt_hf  # noqa: F401
-        raise SystemExit("whisper_gpt_hf must not be importable here")
-    except ImportError:
-        pass
     import numpy as np
     from transformers import pipeline
     folder = sys.argv[1]
@@ -71,11 +59,7 @@ CHILD = textwrap.dedent(
 def test_pipeline_from_remote_code_without_the_package(folder, tmp_path):
     clip = test_audio(0.3)
     np.save(folder / "audio.npy", clip)
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
-    result = subprocess.run([sys.executable, "-c", f"REPO = {repo!r}\n" + CHILD, str(folder)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = run_without_package(CHILD, folder, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout and "24000" in result.stdout
     expected = continue_audio(tiny_model(True), tiny_processor(), clip, SR, seconds=0.2, do_sample=False)

@@ -1,27 +1,14 @@
 """What save_pretrained writes loads with trust_remote_code=True where whisper_gpt_hf cannot be imported."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import torch
-from helpers import SR, test_audio, tiny_model, tiny_processor
+from helpers import SR, run_without_package, test_audio, tiny_model, tiny_processor
 
 CHILD = textwrap.dedent(
     """
-    import sys
-    # Drop every route to the installed package: the editable finder and the repository on sys.path.
-    sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
-                     and "editable" not in repr(f).lower()]
-    sys.path = [p for p in sys.path if p and "whisper" not in p.lower() and p != REPO]
-    try:
-        import whisper_gpt_hf  # noqa: F401
-        raise SystemExit("whisper_gpt_hf must not be importable here")
-    except ImportError:
-        pass
     import numpy as np, torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoProcessor
     folder = sys.argv[1]
@@ -53,12 +40,7 @@ def test_remote_code_load_in_a_clean_process(tmp_path):
     audio = test_audio(0.5)
     np.save(folder / "audio.npy", audio)
 
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
-    script = f"REPO = {repo!r}\n" + CHILD
-    result = subprocess.run([sys.executable, "-c", script, str(folder)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = run_without_package(CHILD, folder, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout and "WhisperGPTProcessor" in result.stdout
 
