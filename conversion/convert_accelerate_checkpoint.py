@@ -118,7 +118,7 @@ def _training_summary(checkpoint: Path, run: Mapping[str, Any] | None) -> str:
             total = f" of {state['max_steps']}" if state.get("max_steps") else ""
             parts[0] += f" (optimizer step {state['step']}{total})"
     if run:
-        from whisper_gpt_hf.conversion.hub_ready import portable_dataset_name
+        from whisper_gpt_hf.publishing.folder import portable_dataset_name
 
         start = (f"the preset `{run['preset']}`" if run.get("preset")
                  else f"`{portable_dataset_name(str(run.get('model')))}`")
@@ -259,7 +259,7 @@ def convert_accelerate_checkpoint(
     the training dataset's Hub id for the card (when the run trained on a Hub id), a training summary, and
     evaluation numbers from an `eval_results.json` next to the checkpoint.
     """
-    from whisper_gpt_hf.conversion.hub_ready import (
+    from whisper_gpt_hf.publishing.folder import (
         load_card_evaluation,
         make_hub_ready,
         template_dataset_ids,

@@ -664,7 +664,7 @@ def _():
 
 # ---------------------------------------------------------------------------------------------------- files, evaluate
 def _writer(path: str, value: float, rounds: int, queue) -> None:
-    from whisper_gpt_hf.audio_io import save_audio
+    from whisper_gpt_hf.audio.io import save_audio
 
     failures, bad_reads = 0, 0
     for _ in range(rounds):

@@ -31,7 +31,7 @@ def write_audio_dataset(folder: Path, clips_per_split: int = 4, seconds: float =
 
 def card_evaluation(model, processor, dataset: Path):
     """Real numbers for the model card: the evaluation module on `dataset`'s test split."""
-    from whisper_gpt_hf.conversion.hub_ready import evaluate_for_card
+    from whisper_gpt_hf.publishing.folder import evaluate_for_card
 
     return evaluate_for_card(model, processor, str(dataset), split="test", window_frames=64,
                              cache_dir=str(dataset.parent / "datasets-cache"))

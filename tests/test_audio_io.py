@@ -1,4 +1,4 @@
-"""Audio files (`whisper_gpt_hf.audio_io`): atomic WAV writes with unique temporary names (probe rows 6.02, 1.76) and
+"""Audio files (`whisper_gpt_hf.audio.io`): atomic WAV writes with unique temporary names (probe rows 6.02, 1.76) and
 clear errors for missing or unreadable inputs (1.67, 1.65/1.66). The downmix rule for files is in test_stereo_rule.py.
 """
 
@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from helpers import SR
 
-from whisper_gpt_hf.audio_io import load_audio, read_audio, save_audio
+from whisper_gpt_hf.audio.io import load_audio, read_audio, save_audio
 
 ROUNDS = 60
 

@@ -3,7 +3,7 @@
 import pytest
 
 from whisper_gpt_hf.assets import CARD_TEMPLATES_DIR, PROCESSOR_DEFAULT
-from whisper_gpt_hf.cards import CardTemplateError, card_template, render_template, template_placeholders
+from whisper_gpt_hf.publishing.card import CardTemplateError, card_template, render_template, template_placeholders
 
 
 def test_render_refuses_holes_but_allows_declared_optional_ones():
@@ -23,7 +23,7 @@ def test_every_card_has_its_template_file():
 
 
 def test_processor_card_renders_the_committed_readme():
-    from whisper_gpt_hf.codec_training import processor_card
+    from whisper_gpt_hf.audio.codec.train import processor_card
 
     assert processor_card("whisper-gpt-codec-small") == (PROCESSOR_DEFAULT / "README.md").read_text()
 
@@ -32,7 +32,7 @@ def test_processor_card_renders_the_committed_readme():
 def test_dataset_card_fills_every_placeholder(tmp_path, held_out):
     import yaml
 
-    from whisper_gpt_hf import corpus
+    from whisper_gpt_hf.audio import corpus
 
     (tmp_path / "train.parquet").write_bytes(b"0" * 2048)
     split = {"speech": {"clips": 3, "minutes": 1.5}, "music": {"clips": 2, "minutes": 0.75}}
@@ -60,7 +60,7 @@ def test_codec_card_renders_from_the_committed_training_summary():
     import shlex
 
     from whisper_gpt_hf.assets import CODEC_SMALL
-    from whisper_gpt_hf.codec_training import model_card, parse_args, report_section
+    from whisper_gpt_hf.audio.codec.train import model_card, parse_args, report_section
 
     meta = json.loads((CODEC_SMALL / "training_summary.json").read_text())
     args = parse_args(shlex.split(meta["command"].replace("\\\n", " "))[2:])

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import EncodecModel
 
-from whisper_gpt_hf import codec_training as ct
+from whisper_gpt_hf.audio.codec import train as ct
 from whisper_gpt_hf.assets import CORPUS_SMALL, require
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from whisper_gpt_hf import corpus
+from whisper_gpt_hf.audio import corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = REPO / "hub" / "whisper-gpt-corpus-small"

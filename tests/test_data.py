@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from helpers import HOP, SR, test_audio, tiny_model, tiny_processor
 
-from whisper_gpt_hf import data as data_module
+from whisper_gpt_hf.data import preparation as data_module
 from whisper_gpt_hf.assets import CORPUS_SMALL, PROCESSOR_DEFAULT
 from whisper_gpt_hf.data import (
     PreparationReport,

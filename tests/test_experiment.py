@@ -78,7 +78,7 @@ def test_experiment_writes_tables_with_every_preset(experiment):
     assert f"{results['gpt-s']['per_category']['music']['nll']:.3f}" in md
     # The exact command, every budget value spelled out: parsing it gives back the run's configuration.
     from whisper_gpt_hf.cli import build_parser
-    from whisper_gpt_hf.experiment import config_from_args
+    from whisper_gpt_hf.evaluation.experiment import config_from_args
 
     assert payload["command"] in md
     argv = shlex.split(payload["command"])

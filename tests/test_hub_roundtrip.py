@@ -261,7 +261,8 @@ INSTALLED_CLIENT = _COMMON + """
 import datasets
 import whisper_gpt_hf
 from accelerate import Accelerator
-from whisper_gpt_hf import data, training
+from whisper_gpt_hf import data
+from whisper_gpt_hf import training
 
 report = {}
 sha = pinned(MODEL_REPO)

@@ -174,7 +174,7 @@ def test_hub_model_uses_its_own_processor(saved, tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------------- the verbs
 def generate_args(**kw) -> argparse.Namespace:
     """The `generate` verb's own parser (so new flags keep their defaults), then the test's values."""
-    from whisper_gpt_hf.generate import add_parser
+    from whisper_gpt_hf.cli.generate import add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
@@ -187,7 +187,7 @@ def generate_args(**kw) -> argparse.Namespace:
 
 def test_generate_refuses_to_write_over_the_prompt(saved, tmp_path):
     """Probe 1.78: the prompt WAV was overwritten; now refused before any work, the file byte-identical."""
-    from whisper_gpt_hf.generate import generate_file
+    from whisper_gpt_hf.cli.generate import generate_file
 
     root, _ = saved
     prompt = tmp_path / "prompt.wav"
@@ -204,7 +204,7 @@ def test_generate_refuses_to_write_over_the_prompt(saved, tmp_path):
 
 
 def test_generate_refuses_bad_paths_and_seconds(saved, tmp_path):
-    from whisper_gpt_hf.generate import generate_file
+    from whisper_gpt_hf.cli.generate import generate_file
 
     root, _ = saved
     prompt = tmp_path / "prompt.wav"
@@ -221,7 +221,7 @@ def test_generate_refuses_bad_paths_and_seconds(saved, tmp_path):
 
 
 def test_generate_says_which_processor_it_used(saved, tmp_path, capsys):
-    from whisper_gpt_hf.generate import generate_file
+    from whisper_gpt_hf.cli.generate import generate_file
 
     root, _ = saved
     prompt = tmp_path / "prompt.wav"
@@ -236,7 +236,7 @@ def test_generate_says_which_processor_it_used(saved, tmp_path, capsys):
 
 def test_generate_refuses_a_checkpoint_without_its_head(saved, tmp_path):
     """Probe 3.05: audio from a randomly initialised head, exit 0."""
-    from whisper_gpt_hf.generate import generate_file
+    from whisper_gpt_hf.cli.generate import generate_file
 
     root, _ = saved
     broken = copy_model(root / "with_processor", tmp_path / "broken", drop="lm_head.weight")

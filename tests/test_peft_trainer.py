@@ -10,7 +10,7 @@ from helpers import test_audio, tiny_model, tiny_processor
 
 peft = pytest.importorskip("peft")
 
-from whisper_gpt_hf.peft_utils import (  # noqa: E402
+from whisper_gpt_hf.training.peft import (  # noqa: E402
     DECODER_ONLY_TARGET_MODULES,
     DEFAULT_TARGET_MODULES,
     apply_lora,

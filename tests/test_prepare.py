@@ -20,7 +20,7 @@ import soundfile as sf
 import torch
 from helpers import HOP, SR, test_audio, tiny_config, tiny_processor
 
-from whisper_gpt_hf import data as data_module
+from whisper_gpt_hf.data import preparation as data_module
 from whisper_gpt_hf.cli import main as cli_main
 from whisper_gpt_hf.data import (
     FLOAT16_ABSOLUTE_ERROR,

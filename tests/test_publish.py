@@ -11,7 +11,7 @@ import pytest
 
 from hub_helpers import accelerate_checkpoint, card_evaluation, saved_model_dir, tiny_model, tiny_processor, write_audio_dataset
 from whisper_gpt_hf.cli import main as cli_main
-from whisper_gpt_hf.conversion.hub_ready import HUB_READY_FILES, remote_code_files, verify_hub_ready
+from whisper_gpt_hf.publishing.folder import HUB_READY_FILES, remote_code_files, verify_hub_ready
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import torch
 from helpers import SR, test_audio, tiny_model, tiny_processor
 
 from whisper_gpt_hf import WhisperGPTFeatureExtractor, continue_audio
-from whisper_gpt_hf.audio_io import load_audio, read_audio
+from whisper_gpt_hf.audio.io import load_audio, read_audio
 from whisper_gpt_hf.modeling.feature_extraction_whisper_gpt import as_mono_clips
 
 FIX = r"audio\.mean\(axis=1\).*list of 1-D arrays for a batch"

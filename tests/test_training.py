@@ -25,8 +25,8 @@ import torch
 from helpers import HOP, SR, test_audio, tiny_config, tiny_processor
 
 from whisper_gpt_hf.cli import main as cli_main
+from whisper_gpt_hf.data import EpochShuffleSampler
 from whisper_gpt_hf.training import (
-    EpochShuffleSampler,
     WhisperGPTTrainingArguments,
     build_scheduler,
     list_checkpoints,

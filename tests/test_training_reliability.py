@@ -16,7 +16,7 @@ import pytest
 import torch
 from test_training import TINY, read_metrics, run_cli, workspace  # noqa: F401  (workspace is a fixture)
 
-from whisper_gpt_hf.checkpointing import CheckpointReadError
+from whisper_gpt_hf.training.checkpointing import CheckpointReadError
 from whisper_gpt_hf.training import OutputDirLock
 
 # 14 windows in batches of 2: 7 steps per epoch, so resuming at step 5 lands mid-epoch (skipped batches).
@@ -204,7 +204,7 @@ def legacy_copy(src, dst, step: int) -> None:
     import numpy as np
     from safetensors.torch import load_file
 
-    from whisper_gpt_hf.checkpointing import _read_safetensors, set_rng_state
+    from whisper_gpt_hf.training.checkpointing import _read_safetensors, set_rng_state
 
     dst.mkdir(parents=True)
     shutil.copy(src / "model.safetensors", dst / "model.safetensors")

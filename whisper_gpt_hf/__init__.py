@@ -19,7 +19,7 @@ def _import_and_register() -> None:
     """Bind the modeling folder's public names here and register the classes (idempotent)."""
     if "__all__" in globals():
         return
-    from . import modeling
+    from whisper_gpt_hf import modeling
 
     globals().update({name: getattr(modeling, name) for name in modeling.__all__})
     _register()
@@ -29,7 +29,7 @@ def _import_and_register() -> None:
 def _register() -> None:
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForCausalLM, AutoProcessor
 
-    from .modeling import (
+    from whisper_gpt_hf.modeling import (
         WhisperGPTConfig,
         WhisperGPTFeatureExtractor,
         WhisperGPTForCausalLM,

@@ -45,7 +45,7 @@ def require(path: Path, what: str) -> Path:
 
 def default_processor(**kwargs):
     """The embedded offline processor (causal mel front end + the small trained codec)."""
-    from .modeling import WhisperGPTProcessor
+    from whisper_gpt_hf.modeling import WhisperGPTProcessor
 
     return WhisperGPTProcessor.from_pretrained(str(require(PROCESSOR_DEFAULT, "The default processor")), **kwargs)
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .assets import CORPUS_SMALL, DEMO_GPT, DEMO_HYBRID, PROCESSOR_DEFAULT, require
-from .audio_io import save_audio
-from .data import load_audio_dataset, prepare_dataset
-from .evaluation import evaluate_model, plot_position_nll, results_table
+from whisper_gpt_hf.assets import CORPUS_SMALL, DEMO_GPT, DEMO_HYBRID, PROCESSOR_DEFAULT, require
+from whisper_gpt_hf.audio.io import save_audio
+from whisper_gpt_hf.data import load_audio_dataset, prepare_dataset
+from whisper_gpt_hf.evaluation import evaluate_model, plot_position_nll, results_table
 
 
 def pick_prompts(dataset, seconds: float, sampling_rate: int) -> dict[str, np.ndarray]:
@@ -66,7 +66,7 @@ def plot_spectrograms(items: dict[str, tuple[np.ndarray, int]], processor, path:
 
 def run_demo(args: argparse.Namespace) -> dict:
     # here, not at the top: `whisper-gpt demo --help` stays fast
-    from .modeling import WhisperGPTForCausalLM, WhisperGPTProcessor, continue_audio
+    from whisper_gpt_hf.modeling import WhisperGPTForCausalLM, WhisperGPTProcessor, continue_audio
 
     start = time.time()
     # One thread by default: these models are small, and per-frame codec decodes during generation spend more time
@@ -124,16 +124,3 @@ def run_demo(args: argparse.Namespace) -> dict:
     return {"results": results, "files": written + [nll_png, spec_png]}
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="offline end-to-end demo on the committed corpus and checkpoints",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output-dir", default="demo_outputs")
-    p.add_argument("--split", default="test")
-    p.add_argument("--max-test-clips", type=int, default=None, help="score only the first N test clips")
-    p.add_argument("--window-frames", type=int, default=256)
-    p.add_argument("--prompt-seconds", type=float, default=2.0)
-    p.add_argument("--seconds", type=float, default=2.0, help="seconds to generate after each prompt")
-    p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
-    p.set_defaults(func=lambda a: (run_demo(a), 0)[1])

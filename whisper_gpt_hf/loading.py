@@ -52,7 +52,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **ov
 
     `overrides` are config values (as `from_pretrained(path, dropout=0.0)`); they are type-checked like config.json.
     """
-    from .modeling import WhisperGPTConfig, WhisperGPTForCausalLM
+    from whisper_gpt_hf.modeling import WhisperGPTConfig, WhisperGPTForCausalLM
 
     path = os.fspath(path)
     local = os.path.isdir(path)
@@ -104,7 +104,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **ov
 def choose_processor(model_path: str | None = None, processor_path: str | None = None):
     """`(processor, source)`: `processor_path` if given, else the model's own processor (local folder or Hub repo
     with a `processor_config.json`), else the embedded default. `source` says which, for the user."""
-    from .modeling import WhisperGPTProcessor
+    from whisper_gpt_hf.modeling import WhisperGPTProcessor
 
     if processor_path:
         if not os.path.isdir(processor_path) and _looks_local(processor_path):
@@ -112,7 +112,7 @@ def choose_processor(model_path: str | None = None, processor_path: str | None =
         return WhisperGPTProcessor.from_pretrained(processor_path), f"{processor_path} (--processor)"
     if model_path and has_own_processor(model_path):
         return WhisperGPTProcessor.from_pretrained(model_path), f"{model_path} (the model's own)"
-    from .assets import PROCESSOR_DEFAULT, default_processor
+    from whisper_gpt_hf.assets import PROCESSOR_DEFAULT, default_processor
 
     reason = f"{model_path} has no {PROCESSOR_FILE}" if model_path else "no model given"
     return default_processor(), f"{PROCESSOR_DEFAULT} (the embedded default: {reason})"

@@ -32,7 +32,7 @@ from whisper_gpt_hf.conversion.convert_accelerate_checkpoint import (
     load_accelerate_checkpoint,
 )
 from whisper_gpt_hf.conversion.convert_encodec_checkpoint import CheckpointReadError
-from whisper_gpt_hf.conversion.hub_ready import (
+from whisper_gpt_hf.publishing.folder import (
     HUB_READY_FILES,
     MODEL_CARD_TEMPLATE,
     HubReadyError,
@@ -40,9 +40,9 @@ from whisper_gpt_hf.conversion.hub_ready import (
     make_hub_ready,
     remote_code_files,
     render_template,
-    template_placeholders,
     verify_hub_ready,
 )
+from whisper_gpt_hf.publishing.card import template_placeholders
 
 CARD_PLACEHOLDERS = {"model_name", "repo_id", "variant", "params", "model_details", "training_data", "eval_table"}
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus_texts import TEXTS
+from whisper_gpt_hf.audio.corpus.texts import TEXTS
 
 SAMPLE_RATE = 24_000
 APT_HINT = "sudo apt-get update && sudo apt-get install -y espeak-ng fluidsynth fluid-soundfont-gm sox"
@@ -1065,7 +1065,7 @@ def build_corpus(
 def _dataset_card(report: dict, split_infos: list[dict], data_dir: Path) -> str:
     import yaml
 
-    from .cards import render_card
+    from whisper_gpt_hf.publishing.card import render_card
 
     download_size = sum(f.stat().st_size for f in data_dir.glob("*.parquet"))
     total_examples = sum(s["num_examples"] for s in split_infos)

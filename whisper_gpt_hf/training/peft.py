@@ -1,7 +1,7 @@
 """LoRA fine-tuning of WHISPER-GPT through the `peft` library (`pip install whisper-gpt-hf[peft]`).
 
     >>> from whisper_gpt_hf import WhisperGPTConfig, WhisperGPTForCausalLM
-    >>> from whisper_gpt_hf.peft_utils import apply_lora
+    >>> from whisper_gpt_hf.training.peft import apply_lora
     >>> base = WhisperGPTForCausalLM(WhisperGPTConfig.from_preset("hybrid-4m"))  # or .from_pretrained("runs/hybrid")
     >>> model = apply_lora(base, r=8, alpha=16)
     >>> # ... train `model` as usual (only the adapters have requires_grad) ...

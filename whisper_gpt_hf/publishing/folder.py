@@ -41,8 +41,8 @@ import torch
 import yaml
 
 from whisper_gpt_hf.assets import ASSETS_ROOT, MODEL_CARD_TEMPLATE, PROCESSOR_DEFAULT, REPO_ROOT
-from whisper_gpt_hf.cards import PLACEHOLDER, CardTemplateError, template_placeholders
-from whisper_gpt_hf.cards import render_template as _render_card_template
+from whisper_gpt_hf.publishing.card import PLACEHOLDER, CardTemplateError
+from whisper_gpt_hf.publishing.card import render_template as _render_card_template
 from whisper_gpt_hf.modeling import (
     WhisperGPTConfig,
     WhisperGPTFeatureExtractor,
@@ -395,7 +395,7 @@ def training_data_markdown(dataset_ids: Sequence[str], training_summary: str | N
     return "\n\n".join(parts)
 
 
-_PLACEHOLDER = PLACEHOLDER  # the model card uses the same template mechanism as every card (whisper_gpt_hf.cards)
+_PLACEHOLDER = PLACEHOLDER  # the model card uses the same template mechanism as every card (whisper_gpt_hf.publishing.card)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
 

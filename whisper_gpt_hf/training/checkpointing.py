@@ -27,6 +27,8 @@ DeepSpeed shard them; `check_supported` refuses checkpointing there rather than 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import logging
 import os
 import random
@@ -271,3 +273,87 @@ __all__ = [
     "save_training_state",
     "set_rng_state",
 ]
+
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+
+TRAINER_STATE_NAME = "trainer_state.json"  # written last into a checkpoint: its presence marks it complete
+
+
+
+class TrainState:
+    """The step count, saved in every checkpoint's trainer_state.json."""
+
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step = int(state["step"])
+
+
+
+def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
+    """Complete checkpoints `(step, path)`, oldest first; `.tmp` (unfinished) and other folders are ignored."""
+    if not os.path.isdir(output_dir):
+        return []
+    found = []
+    for name in os.listdir(output_dir):
+        match = CHECKPOINT_PATTERN.match(name)
+        path = os.path.join(output_dir, name)
+        if match and os.path.isfile(os.path.join(path, TRAINER_STATE_NAME)):
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+
+def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: int | None, extra: dict,
+                    model=None, optimizer=None, scheduler=None) -> str:
+    """`checkpointing.save_training_state` into `checkpoint-N.tmp` (trainer_state.json last), then rename to
+    `checkpoint-N` in one `os.replace`; rotate old ones."""
+    from whisper_gpt_hf.training.checkpointing import save_training_state
+
+    final = os.path.join(output_dir, f"checkpoint-{step}")
+    tmp = final + ".tmp"
+    if accelerator.is_main_process and os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    try:
+        save_training_state(accelerator, tmp, model, optimizer, scheduler, {"step": step, **extra})
+    except Exception as err:  # e.g. a full disk: safetensors and torch word it as a low-level I/O error
+        shutil.rmtree(tmp, ignore_errors=True)
+        free = shutil.disk_usage(output_dir).free if os.path.isdir(output_dir) else 0
+        raise OSError(
+            f"Writing checkpoint-{step} into {output_dir} failed ({type(err).__name__}: {err}; {free / 1e6:.1f} MB "
+            "free there). The earlier checkpoints are intact: free some space (or lower --save-total-limit), then "
+            "run the same command with --resume."
+        ) from err
+    if accelerator.is_main_process:
+        if os.path.exists(final):  # only after a crash that rewound past it; the new one replaces it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if save_total_limit:
+            for _, old in list_checkpoints(output_dir)[:-save_total_limit]:
+                doomed = old + ".deleting"  # rename first: a kill mid-delete never leaves a half checkpoint-N
+                os.replace(old, doomed)
+                shutil.rmtree(doomed)
+    accelerator.wait_for_everyone()
+    return final
+
+
+
+def remove_unfinished(output_dir: str) -> None:
+    """Delete leftovers of a killed run: unfinished `checkpoint-N.tmp`, half-deleted `.deleting` folders and an
+    unfinished final save."""
+    for name in os.listdir(output_dir):
+        if (name.startswith("checkpoint-") and name.endswith((".tmp", ".deleting"))) or name == FINAL_TMP:
+            logger.warning("Removing unfinished %s", name)
+            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+
+
+
+FINAL_TMP = ".final.tmp"

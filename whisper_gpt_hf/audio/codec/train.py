@@ -752,7 +752,7 @@ def coarse_text(args) -> str:
 def model_card(meta: dict, args, report: str) -> str:
     import transformers
 
-    from .cards import render_card
+    from whisper_gpt_hf.publishing.card import render_card
 
     dataset = Path(str(args.dataset)).name
     final = meta.get("final") or {}
@@ -815,8 +815,8 @@ def save_default_processor(codec_dir: str | os.PathLike, processor_dir: str | os
     """The package's default processor: the causal mel front end + this codec, bundled in `audio_tokenizer/`."""
     from transformers import EncodecModel
 
-    from .assets import strip_remote_code
-    from .modeling import WhisperGPTFeatureExtractor, WhisperGPTProcessor
+    from whisper_gpt_hf.assets import strip_remote_code
+    from whisper_gpt_hf.modeling import WhisperGPTFeatureExtractor, WhisperGPTProcessor
 
     codec = EncodecModel.from_pretrained(str(codec_dir)).eval()
     processor = WhisperGPTProcessor(WhisperGPTFeatureExtractor(), audio_tokenizer=codec)
@@ -828,7 +828,7 @@ def save_default_processor(codec_dir: str | os.PathLike, processor_dir: str | os
 
 
 def processor_card(codec_name: str) -> str:
-    from .cards import render_card
+    from whisper_gpt_hf.publishing.card import render_card
 
     return render_card("processor", {"codec_name": codec_name})  # cards/processor.md
 
@@ -838,7 +838,7 @@ def processor_card(codec_name: str) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .assets import CORPUS_SMALL
+    from whisper_gpt_hf.assets import CORPUS_SMALL
 
     p.add_argument("--dataset", default=str(CORPUS_SMALL), help="corpus folder or Hub repo id (train split is used)")
     p.add_argument("--output-dir", required=True, help="where the trained codec is saved (save_pretrained)")

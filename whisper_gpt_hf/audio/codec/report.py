@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .codec_training import (
+from whisper_gpt_hf.audio.codec.train import (
     SAMPLING_RATE,
     SegmentSampler,
     encoder_outputs,
@@ -238,7 +238,7 @@ def run_report(codec_dir: str, dataset: str, split: str = "test", train_split: s
     """Measure the three systems; returns the JSON-able report plus the example spectrograms (key `examples`)."""
     from transformers import EncodecModel
 
-    from .modeling import WhisperGPTFeatureExtractor
+    from whisper_gpt_hf.modeling import WhisperGPTFeatureExtractor
 
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -481,7 +481,7 @@ def write_report(report: dict, output_dir: str | os.PathLike, name: str = "codec
 
 
 def add_parser(subparsers) -> None:
-    from .assets import CODEC_SMALL, CORPUS_SMALL
+    from whisper_gpt_hf.assets import CODEC_SMALL, CORPUS_SMALL
 
     p = subparsers.add_parser("codec-report", help="codebook usage and reconstruction quality of a codec, per category",
                               description=__doc__.split("\n\n")[0])

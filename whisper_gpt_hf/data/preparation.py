@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -32,6 +31,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
+
+from whisper_gpt_hf.data.loading import _Skip, decode_audio
 
 logger = logging.getLogger(__name__)
 
@@ -47,64 +48,6 @@ FEATURES_FROM = ("audio", "reconstruction")
 FLOAT16_RELATIVE_ERROR = 2.0**-11
 FLOAT16_ABSOLUTE_ERROR = 2.0**-25
 DEFAULT_SHARD_SIZE = 256  # clips per shard: the unit a killed preparation loses and a rerun reuses
-
-
-# ---------------------------------------------------------------------------------------------------- loading
-def load_audio_dataset(
-    source: str | os.PathLike,
-    split: str | None = None,
-    audio_column: str = "audio",
-    config_name: str | None = None,
-    streaming: bool = False,
-    sampling_rate: int = 24000,
-    **load_kwargs,
-):
-    """
-    Load any `datasets` audio source and cast its audio column to `Audio(sampling_rate=sampling_rate)`.
-
-    Args:
-        source: a Hub repo id (`"org/name"`, also through `HF_ENDPOINT`), a local Hub-layout folder (parquet shards +
-            card), a folder of audio files (loaded as `audiofolder`: `split/` subfolders or flat), or a folder written
-            by `save_to_disk`.
-        split: `"train"`, `"validation"`, ... ; `None` returns the whole `DatasetDict`.
-        audio_column: the column holding the audio.
-        config_name: the dataset configuration (the second argument of `load_dataset`).
-        streaming: return an `IterableDataset` (nothing is downloaded up front).
-        sampling_rate: the codec's rate; decoding resamples to it.
-        **load_kwargs: passed on to `datasets.load_dataset` (e.g. `revision`, `data_files`).
-    """
-    import datasets
-    from datasets import Audio
-
-    source = os.fspath(source)
-    if os.path.isdir(source) and _is_saved_to_disk(source):
-        dataset = datasets.load_from_disk(source)
-        if split is not None:
-            if split not in dataset:
-                raise ValueError(f"Split {split!r} not found in {source}; it has {sorted(dataset)}.")
-            dataset = dataset[split]
-        if streaming:
-            dataset = (
-                datasets.IterableDatasetDict({k: v.to_iterable_dataset() for k, v in dataset.items()})
-                if isinstance(dataset, datasets.DatasetDict)
-                else dataset.to_iterable_dataset()
-            )
-    else:
-        dataset = datasets.load_dataset(source, config_name, split=split, streaming=streaming, **load_kwargs)
-
-    parts = dataset.values() if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)) else [dataset]
-    for part in parts:
-        names = part.column_names
-        if names is not None and audio_column not in names:
-            raise ValueError(
-                f"{source} has no column {audio_column!r} (columns: {names}); pass the audio column's name with "
-                "--audio-column / audio_column=."
-            )
-    return dataset.cast_column(audio_column, Audio(sampling_rate=sampling_rate))
-
-
-def _is_saved_to_disk(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(os.path.join(path, "state.json"))
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -160,50 +103,6 @@ class PreparationReport:
 
 
 # ---------------------------------------------------------------------------------------------------- decoding
-class _Skip(Exception):
-    """A clip that cannot be used; the message is the reason recorded in the report."""
-
-
-def decode_audio(value: Any, sampling_rate: int) -> np.ndarray:
-    """
-    One encoded audio value (`{"bytes", "path"}` as stored by `datasets.Audio`) -> float32 mono at `sampling_rate`.
-
-    Mono files already at the target rate are read with `soundfile` (fast, and bit-identical to `datasets`'
-    torchcodec decoding for PCM WAV/FLAC); anything else goes through `datasets.Audio(...).decode_example`, i.e.
-    exactly the decoding, resampling and downmixing `datasets` itself would apply.
-    """
-    if isinstance(value, dict) and "array" in value:  # an already decoded value (e.g. a plain dict column)
-        if int(value.get("sampling_rate") or sampling_rate) != sampling_rate:
-            raise _Skip(f"wrong sampling rate: {value.get('sampling_rate')} Hz, expected {sampling_rate} Hz")
-        return np.asarray(value["array"], dtype=np.float32)
-    if not isinstance(value, dict) or (value.get("bytes") is None and value.get("path") is None):
-        raise _Skip(f"undecodable: no audio bytes or path ({type(value).__name__})")
-    try:
-        return _decode_soundfile(value, sampling_rate)
-    except Exception:
-        pass  # not a format/rate soundfile handles here: let datasets (torchcodec + ffmpeg) try
-    try:
-        from datasets import Audio
-
-        decoder = Audio(sampling_rate=sampling_rate, num_channels=1).decode_example(value)
-        samples = decoder.get_all_samples()
-        return samples.data.reshape(-1).numpy().astype(np.float32, copy=False)
-    except Exception as error:  # noqa: BLE001 - any decoder failure means "skip this clip", with the reason
-        raise _Skip(f"undecodable: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from error
-
-
-def _decode_soundfile(value: dict, sampling_rate: int) -> np.ndarray:
-    import soundfile as sf
-
-    source = io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]
-    if isinstance(source, str) and "://" in source:
-        raise ValueError("remote path")  # streaming from a URL: datasets' opener knows how to fetch it
-    with sf.SoundFile(source) as f:
-        if f.samplerate != sampling_rate or f.channels != 1:
-            raise ValueError("needs resampling or downmixing")
-        return f.read(dtype="float32", always_2d=False)
-
-
 def _clip_name(example: dict, audio_value: Any, id_column: str | None, index: int) -> str:
     if id_column and example.get(id_column) is not None:
         return str(example[id_column])
@@ -914,70 +813,9 @@ def _hash_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------------- collation
-@dataclass
-class WhisperGPTDataCollator:
-    """
-    Pads prepared examples into a batch: `input_ids` `[B, T]` (pad 0), `input_features` `[B, T, n_mels]` (pad 0.0),
-    `attention_mask` `[B, T]` (1 = real frame) and `labels` (`input_ids` with padding set to -100; the model shifts
-    them). Other keys (`category`, `clip_id`) come back as lists when `return_metadata` is true; set it to false for
-    `transformers.Trainer` (or let the Trainer's `remove_unused_columns` drop them first).
-
-    Args:
-        pad_to_multiple_of: round the padded length up to a multiple of this (e.g. 8 for tensor cores).
-        return_metadata: keep the non-tensor keys.
-    """
-
-    pad_to_multiple_of: int | None = None
-    return_metadata: bool = True
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        if not examples:
-            raise ValueError("Cannot collate an empty list of examples.")
-        ids = [torch.as_tensor(np.asarray(e["input_ids"]), dtype=torch.long).reshape(-1) for e in examples]
-        lengths = [x.shape[0] for x in ids]
-        max_len = max(lengths)
-        if self.pad_to_multiple_of:
-            max_len = -(-max_len // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch_size = len(examples)
-        input_ids = torch.zeros(batch_size, max_len, dtype=torch.long)
-        attention_mask = torch.zeros(batch_size, max_len, dtype=torch.long)
-        for i, (x, n) in enumerate(zip(ids, lengths, strict=True)):
-            input_ids[i, :n] = x
-            attention_mask[i, :n] = 1
-        batch: dict[str, Any] = {"input_ids": input_ids}
-        if examples[0].get("fine_input_ids") is not None:  # a num_codebooks > 1 model's codebooks 2..K, pad 0
-            fine = [torch.as_tensor(np.asarray(e["fine_input_ids"]), dtype=torch.long) for e in examples]
-            for f, n in zip(fine, lengths, strict=True):
-                if f.ndim != 2 or f.shape[0] != n:
-                    raise ValueError(f"fine_input_ids of shape {tuple(f.shape)} do not match {n} input_ids.")
-            batch["fine_input_ids"] = torch.zeros(batch_size, max_len, fine[0].shape[1], dtype=torch.long)
-            for i, (f, n) in enumerate(zip(fine, lengths, strict=True)):
-                batch["fine_input_ids"][i, :n] = f
-        if "input_features" in examples[0] and examples[0]["input_features"] is not None:
-            feats = [torch.as_tensor(np.asarray(e["input_features"], dtype=np.float32)) for e in examples]
-            for f, n in zip(feats, lengths, strict=True):
-                if f.ndim != 2 or f.shape[0] != n:
-                    raise ValueError(f"input_features of shape {tuple(f.shape)} do not match {n} input_ids.")
-            input_features = torch.zeros(batch_size, max_len, feats[0].shape[-1], dtype=torch.float32)
-            for i, (f, n) in enumerate(zip(feats, lengths, strict=True)):
-                input_features[i, :n] = f
-            batch["input_features"] = input_features
-        batch["attention_mask"] = attention_mask
-        batch["labels"] = input_ids.masked_fill(attention_mask == 0, -100)
-        if self.return_metadata:
-            for key in examples[0]:
-                if key not in batch:
-                    batch[key] = [e.get(key) for e in examples]
-        return batch
-
-
 __all__ = [
     "PreparationReport",
-    "WhisperGPTDataCollator",
-    "decode_audio",
     "encode_clips",
-    "load_audio_dataset",
     "load_prepared",
     "load_prepared_split",
     "prepare_dataset",

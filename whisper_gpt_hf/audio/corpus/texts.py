@@ -1,4 +1,4 @@
-"""Public-domain text that the corpus builder's speech synthesizer reads (``whisper_gpt_hf.corpus``).
+"""Public-domain text that the corpus builder's speech synthesizer reads (``whisper_gpt_hf.audio.corpus``).
 
 Short excerpts of classic literature, founding documents, fables and proverbs, grouped by espeak-ng language code.
 Everything here is in the public domain: works of authors dead for well over 70 years, or official texts of

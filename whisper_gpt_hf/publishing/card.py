@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from .assets import CARD_TEMPLATES_DIR
+from whisper_gpt_hf.assets import CARD_TEMPLATES_DIR
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 TEMPLATE_COMMENT = re.compile(r"<!--\s*template:.*?-->\n?", re.S)

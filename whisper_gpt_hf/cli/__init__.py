@@ -1,6 +1,7 @@
 """The ``whisper-gpt`` command line (also ``python -m whisper_gpt_hf.cli``).
 
-Each verb lives in its own module and contributes ``add_parser(subparsers)``, which registers the verb's flags
+Each verb lives in its own thin module here (`cli/train.py` for `whisper-gpt train`, ...; the work itself is library
+code in the other sub-packages, which never import this one) and contributes ``add_parser(subparsers)``, which registers the verb's flags
 and sets ``func`` to a callable taking the parsed ``argparse.Namespace``. ``VERBS`` below names each verb's module
 and one-line help, so ``whisper-gpt --help`` imports no verb module and ``whisper-gpt VERB ...`` imports only that
 verb's; verb modules keep their module-level imports light (the stack is imported inside ``func``). When the process
@@ -23,19 +24,19 @@ import sys
 
 # verb -> (module that registers it, one-line help shown by `whisper-gpt --help`; the module registers the same help)
 VERBS: dict[str, tuple[str, str]] = {
-    "make-corpus": ("whisper_gpt_hf.corpus",
+    "make-corpus": ("whisper_gpt_hf.cli.make_corpus",
                     "synthesize the speech + music corpus (espeak-ng, fluidsynth) as a Hub dataset folder"),
-    "train-codec": ("whisper_gpt_hf.codec_training", "train the small EnCodec-architecture codec on the corpus"),
-    "codec-report": ("whisper_gpt_hf.codec_report",
+    "train-codec": ("whisper_gpt_hf.cli.train_codec", "train the small EnCodec-architecture codec on the corpus"),
+    "codec-report": ("whisper_gpt_hf.cli.codec_report",
                      "codebook usage and reconstruction quality of a codec, per category"),
-    "prepare": ("whisper_gpt_hf.prepare", "encode a dataset once into a prepared folder (across processes)"),
-    "train": ("whisper_gpt_hf.training", "Train or fine-tune a WHISPER-GPT model with Accelerate."),
-    "evaluate": ("whisper_gpt_hf.evaluation", "NLL / PPL / accuracy of one or more models on a dataset"),
-    "experiment": ("whisper_gpt_hf.experiment", "the paper's Tables 1-2: train hybrid + GPT baselines, evaluate"),
-    "generate": ("whisper_gpt_hf.generate", "continue an audio prompt and write a WAV file"),
-    "demo": ("whisper_gpt_hf.demo", "offline end-to-end demo on the committed corpus and checkpoints"),
-    "convert": ("whisper_gpt_hf.convert_cli", "convert checkpoints from other formats into Hugging Face folders"),
-    "publish": ("whisper_gpt_hf.publish", "upload a checkpoint to the Hub as a ready-to-use model repository"),
+    "prepare": ("whisper_gpt_hf.cli.prepare", "encode a dataset once into a prepared folder (across processes)"),
+    "train": ("whisper_gpt_hf.cli.train", "Train or fine-tune a WHISPER-GPT model with Accelerate."),
+    "evaluate": ("whisper_gpt_hf.cli.evaluate", "NLL / PPL / accuracy of one or more models on a dataset"),
+    "experiment": ("whisper_gpt_hf.cli.experiment", "the paper's Tables 1-2: train hybrid + GPT baselines, evaluate"),
+    "generate": ("whisper_gpt_hf.cli.generate", "continue an audio prompt and write a WAV file"),
+    "demo": ("whisper_gpt_hf.cli.demo", "offline end-to-end demo on the committed corpus and checkpoints"),
+    "convert": ("whisper_gpt_hf.cli.convert", "convert checkpoints from other formats into Hugging Face folders"),
+    "publish": ("whisper_gpt_hf.cli.publish", "upload a checkpoint to the Hub as a ready-to-use model repository"),
 }
 
 DEBUG_ENV = "WHISPER_GPT_DEBUG"
@@ -111,6 +112,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return int(result or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -45,7 +45,7 @@ def encode_device(requested: str, local_rank: int) -> torch.device:
 
 
 def prepare_command(args: argparse.Namespace) -> int:
-    from .data import load_audio_dataset, prepare_dataset, source_cache_key
+    from whisper_gpt_hf.data import load_audio_dataset, prepare_dataset, source_cache_key
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     rank, world, local_rank = process_layout()
@@ -53,11 +53,11 @@ def prepare_command(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.processor:
-        from .modeling import WhisperGPTProcessor
+        from whisper_gpt_hf.modeling import WhisperGPTProcessor
 
         processor = WhisperGPTProcessor.from_pretrained(args.processor)
     else:
-        from .assets import default_processor
+        from whisper_gpt_hf.assets import default_processor
 
         processor = default_processor()
     processor.audio_tokenizer.to(encode_device(args.device, local_rank))

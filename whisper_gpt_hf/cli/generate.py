@@ -16,8 +16,8 @@ import os
 
 import torch
 
-from .audio_io import atomic_output, load_audio, save_audio
-from .loading import load_model_and_processor
+from whisper_gpt_hf.audio.io import atomic_output, load_audio, save_audio
+from whisper_gpt_hf.loading import load_model_and_processor
 
 
 def check_paths(prompt: str, output: str) -> None:
@@ -51,7 +51,7 @@ def stream_to_file(output: str, model, processor, prompt, kwargs: dict) -> None:
     import numpy as np
     import soundfile as sf
 
-    from .modeling import WhisperGPTAudioStreamer, continue_audio
+    from whisper_gpt_hf.modeling import WhisperGPTAudioStreamer, continue_audio
 
     streamer = WhisperGPTAudioStreamer(processor, chunk_frames=15, include_prompt=True)  # 0.2 s chunks
     failure: list[BaseException] = []
@@ -77,7 +77,7 @@ def stream_to_file(output: str, model, processor, prompt, kwargs: dict) -> None:
 
 
 def generate_file(args: argparse.Namespace) -> int:
-    from .modeling import continue_audio  # here, not at the top: `whisper-gpt generate --help` stays fast
+    from whisper_gpt_hf.modeling import continue_audio  # here, not at the top: `whisper-gpt generate --help` stays fast
 
     check_paths(args.prompt, args.output)
     check_seconds(args.seconds, args.prompt_seconds)

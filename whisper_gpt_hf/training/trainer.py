@@ -33,151 +33,23 @@ parameter checksum per rank: replicas must agree).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import logging
 import math
 import os
-import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import asdict
+from typing import Any
 
 import torch
 
+from ..data.collation import EpochShuffleSampler
+from .arguments import DataArguments, ModelArguments, WhisperGPTTrainingArguments
+from whisper_gpt_hf.training.checkpointing import CHECKPOINT_PATTERN, FINAL_TMP, TrainState, list_checkpoints, remove_unfinished, save_checkpoint
+from .schedule import warmup_cosine_scheduler
+
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-TRAINER_STATE_NAME = "trainer_state.json"  # written last into a checkpoint: its presence marks it complete
-CONFIG_HELP = "JSON run config (field names as keys, e.g. max_steps); flags set on the command line override it."
-
-
-# ---------------------------------------------------------------------------------------------------- arguments
-@dataclass
-class ModelArguments:
-    preset: str | None = field(
-        default=None, metadata={"help": "Train from scratch: 'hybrid-4m', 'gpt-s' or 'gpt-l' (see PRESETS)."}
-    )
-    model: str | None = field(
-        default=None, metadata={"help": "Fine-tune a pretrained WHISPER-GPT checkpoint (local folder or Hub repo id)."}
-    )
-    processor: str | None = field(
-        default=None,
-        metadata={"help": "Processor folder / repo id. Default: the --model's own processor, else the embedded one."},
-    )
-    model_overrides: str | None = field(
-        default=None, metadata={"help": 'JSON object of config overrides, e.g. \'{"dropout": 0.0}\'.'}
-    )
-    lora_r: int = field(
-        default=0,
-        metadata={"help": "LoRA rank (needs `peft`): train only low-rank adapters, merged into the saved model. "
-                          "0: full fine-tuning."},
-    )
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
-    lora_target_modules: str | None = field(
-        default=None,
-        metadata={"help": "Comma-separated module names given LoRA adapters. Default: qkv_proj,out_proj,fc_in,fc_out "
-                          "(peft_utils.DEFAULT_TARGET_MODULES)."},
-    )
-
-
-@dataclass
-class DataArguments:
-    dataset: str | None = field(
-        default=None, metadata={"help": "Hub repo id, local Hub-layout folder, audiofolder or save_to_disk folder."}
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "Dataset configuration name."})
-    audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
-    category_column: str = field(default="category", metadata={"help": "Optional column with a category label."})
-    id_column: str = field(default="id", metadata={"help": "Optional column naming each clip (for the report)."})
-    train_split: str = field(default="train", metadata={"help": "Split to train on."})
-    eval_split: str | None = field(
-        default="validation", metadata={"help": "Split for periodic evaluation ('' to disable; skipped if missing)."}
-    )
-    streaming: bool = field(default=False, metadata={"help": "Stream the source while preparing it."})
-    window_frames: int = field(default=256, metadata={"help": "Frames per training example (75 frames = 1 s)."})
-    min_frames: int = field(default=16, metadata={"help": "Shortest clip / trailing window kept."})
-    preprocessing_batch_size: int = field(default=8, metadata={"help": "Clips encoded together."})
-    data_cache_dir: str | None = field(
-        default=os.path.join("~", ".cache", "whisper-gpt", "prepared"),
-        metadata={"help": "Where prepared data is cached and reused ('' to disable)."},
-    )
-    max_eval_examples: int | None = field(default=None, metadata={"help": "Evaluate on at most this many windows."})
-    prepared: str | None = field(
-        default=None, metadata={"help": "Read the splits from this `whisper-gpt prepare --output-dir` folder instead "
-                                        "of preparing --dataset."}
-    )
-    features_from: Literal["audio", "reconstruction"] = field(
-        default="audio", metadata={"help": "Mel slices of the audio, or of the codec's decode of each clip's own "
-                                           "codes (what generation feeds the model); part of the cache key."}
-    )
-    feature_dtype: Literal["float16", "float32"] = field(
-        default="float16", metadata={"help": "Storage of the prepared mel slices (float16: half the bytes, "
-                                             "relative error <= 2^-11)."}
-    )
-
-
-@dataclass
-class WhisperGPTTrainingArguments:
-    output_dir: str | None = field(default=None, metadata={"help": "Checkpoints, logs and the final model."})
-    max_steps: int = field(default=1000, metadata={"help": "Optimizer steps."})
-    batch_size: int = field(default=16, metadata={"help": "Windows per device per micro-batch."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate."})
-    min_lr_ratio: float = field(default=0.1, metadata={"help": "Cosine decay ends at this fraction of the peak."})
-    warmup_steps: int = field(default=100, metadata={"help": "Linear warmup steps."})
-    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (matrices only)."})
-    adam_beta1: float = field(default=0.9)
-    adam_beta2: float = field(default=0.95)
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping (0 disables)."})
-    mixed_precision: Literal["no", "fp16", "bf16"] | None = field(
-        default=None, metadata={"help": "no / fp16 (GPU) / bf16. Default: the accelerate launch config's, else no."}
-    )
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations to save memory."})
-    eval_every: int = field(default=500, metadata={"help": "Evaluate every N steps (0: only at the end)."})
-    save_every: int = field(default=500, metadata={"help": "Checkpoint every N steps (0: never)."})
-    save_total_limit: int | None = field(default=3, metadata={"help": "Keep only the newest N checkpoints."})
-    log_every: int = field(default=10, metadata={"help": "Log training loss and learning rate every N steps."})
-    seed: int = field(default=42, metadata={"help": "Seed for initialisation and data order."})
-    resume: bool = field(default=False, metadata={"help": "Continue from the newest checkpoint in --output-dir."})
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={"help": "Train into a non-empty --output-dir, removing its previous checkpoints, metrics and logs."},
-    )
-    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
-    report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
-
-
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, WhisperGPTTrainingArguments)
-
-
-def argument_parser(**kwargs):
-    from transformers import HfArgumentParser
-
-    return HfArgumentParser(ARGUMENT_CLASSES, **kwargs)
-
-
-def add_parser(subparsers) -> None:
-    """Register `whisper-gpt train`."""
-    parser = subparsers.add_parser(
-        "train",
-        parents=[argument_parser(add_help=False)],
-        help="Train or fine-tune a WHISPER-GPT model with Accelerate.",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", default=None, help=CONFIG_HELP)
-    parser.set_defaults(func=_run)
-
-
-def _run(namespace: argparse.Namespace) -> int:
-    try:
-        train(*arguments_from_namespace(namespace))
-    finally:
-        shutdown_distributed()
-    return 0
 
 
 def shutdown_distributed() -> None:
@@ -188,21 +60,6 @@ def shutdown_distributed() -> None:
         torch.distributed.destroy_process_group()
 
 
-def arguments_from_namespace(namespace: argparse.Namespace):
-    """Parsed flags (+ the `--config` JSON file) -> the three argument dataclasses."""
-    values, given = {}, {}
-    for cls in ARGUMENT_CLASSES:
-        for f in fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else None
-            value = getattr(namespace, f.name, default)
-            values[f.name] = value
-            if value != default:
-                given[f.name] = value  # set on the command line
-    config = getattr(namespace, "config", None)
-    if config:
-        with open(config) as fh:
-            values = {**values, **json.load(fh), **given}
-    return argument_parser().parse_dict(values)
 
 
 # ---------------------------------------------------------------------------------------------------- setup
@@ -248,7 +105,7 @@ def build_accelerator(args: WhisperGPTTrainingArguments):
 def load_processor(model_args: ModelArguments):
     """`--processor`, else the `--model`'s own (local or Hub), else the embedded default (`loading.choose_processor`);
     which one is logged. A model's own processor that fails to load is an error, never a silent fallback."""
-    from .loading import choose_processor
+    from whisper_gpt_hf.loading import choose_processor
 
     processor, source = choose_processor(model_args.model, model_args.processor)
     logger.info("Processor: %s", source)
@@ -257,7 +114,7 @@ def load_processor(model_args: ModelArguments):
 
 def build_model(model_args: ModelArguments, processor, window_frames: int):
     """A fresh model from `--preset` sized to the processor's codec and mel bins, or a pretrained `--model`."""
-    from .modeling import PRESETS, WhisperGPTConfig, WhisperGPTForCausalLM
+    from whisper_gpt_hf.modeling import PRESETS, WhisperGPTConfig, WhisperGPTForCausalLM
 
     try:
         overrides = json.loads(model_args.model_overrides) if model_args.model_overrides else {}
@@ -270,7 +127,7 @@ def build_model(model_args: ModelArguments, processor, window_frames: int):
     if bool(model_args.model) == bool(model_args.preset):
         raise ValueError("Pass exactly one of --preset (train from scratch) or --model (fine-tune a checkpoint).")
     if model_args.model:
-        from .loading import load_model
+        from whisper_gpt_hf.loading import load_model
 
         model = load_model(model_args.model, **overrides).train()  # strict: no missing, unexpected or NaN weights
     else:
@@ -295,7 +152,7 @@ def wrap_lora(model, model_args: ModelArguments):
     """`model` wrapped in LoRA adapters (`peft_utils.apply_lora`) when `--lora-r` > 0, else unchanged."""
     if model_args.lora_r <= 0:
         return model
-    from .peft_utils import apply_lora
+    from whisper_gpt_hf.training.peft import apply_lora
 
     targets = None
     if model_args.lora_target_modules:
@@ -341,7 +198,7 @@ def prepare_split(data_args: DataArguments, processor, split: str, progress: boo
                   num_processes: int = 1, num_codebooks: int = 1):
     """One split through `load_audio_dataset` + `prepare_dataset` with the training cache key (or read from
     `--prepared`); `None` if an evaluation split does not exist."""
-    from .data import load_audio_dataset, load_prepared_split, prepare_dataset, source_cache_key
+    from whisper_gpt_hf.data import load_audio_dataset, load_prepared_split, prepare_dataset, source_cache_key
 
     if data_args.prepared:
         try:
@@ -372,33 +229,15 @@ def prepare_split(data_args: DataArguments, processor, split: str, progress: boo
     )
 
 
-_prepare_split = prepare_split  # the name the experiment module imports
 
 
-class EpochShuffleSampler(torch.utils.data.Sampler):
-    """Epoch `e` visits the examples in the permutation seeded by `seed + e`: the order is a function of (seed, e)
-    alone, so a resumed run can recompute it. Set the epoch with `use_epoch` (deliberately not `set_epoch`, which
-    Accelerate's skipping loaders would reset)."""
-
-    def __init__(self, num_examples: int, seed: int):
-        self.num_examples, self.seed, self.epoch = num_examples, seed, 0
-
-    def use_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.num_examples, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.num_examples
 
 
 def build_dataloaders(train_dataset, eval_dataset, args: WhisperGPTTrainingArguments, use_spectrogram: bool = True):
     """Training batches in the epoch-seeded order (full batches only), evaluation batches in stored order."""
     from torch.utils.data import DataLoader
 
-    from .data import WhisperGPTDataCollator
+    from whisper_gpt_hf.data import WhisperGPTDataCollator
 
     # A token-only model never reads the mel slices: do not load, collate and move them.
     columns = ["input_ids", "input_features"] if use_spectrogram else ["input_ids"]
@@ -431,27 +270,9 @@ def build_optimizer(model, args: WhisperGPTTrainingArguments) -> torch.optim.Opt
 
 def build_scheduler(optimizer, args: WhisperGPTTrainingArguments):
     """Linear warmup to the peak, then cosine decay to `min_lr_ratio` of it at `max_steps` (a step = an update)."""
-
-    def lr_factor(step: int) -> float:
-        if step < args.warmup_steps:
-            return (step + 1) / (args.warmup_steps + 1)
-        progress = min(1.0, (step - args.warmup_steps) / max(1, args.max_steps - args.warmup_steps))
-        return args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    return warmup_cosine_scheduler(optimizer, args.warmup_steps, args.max_steps, args.min_lr_ratio)
 
 
-class TrainState:
-    """The step count, saved in every checkpoint's trainer_state.json."""
-
-    def __init__(self):
-        self.step = 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.step = int(state["step"])
 
 
 # ---------------------------------------------------------------------------------------------------- loop parts
@@ -507,60 +328,10 @@ def evaluate(model, dataloader, accelerator) -> dict[str, float]:
     return {"eval/loss": loss, "eval/ppl": math.exp(min(loss, 50.0)), "eval/tokens": int(totals[1].item())}
 
 
-def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
-    """Complete checkpoints `(step, path)`, oldest first; `.tmp` (unfinished) and other folders are ignored."""
-    if not os.path.isdir(output_dir):
-        return []
-    found = []
-    for name in os.listdir(output_dir):
-        match = CHECKPOINT_PATTERN.match(name)
-        path = os.path.join(output_dir, name)
-        if match and os.path.isfile(os.path.join(path, TRAINER_STATE_NAME)):
-            found.append((int(match.group(1)), path))
-    return sorted(found)
 
 
-def save_checkpoint(accelerator, output_dir: str, step: int, save_total_limit: int | None, extra: dict,
-                    model=None, optimizer=None, scheduler=None) -> str:
-    """`checkpointing.save_training_state` into `checkpoint-N.tmp` (trainer_state.json last), then rename to
-    `checkpoint-N` in one `os.replace`; rotate old ones."""
-    from .checkpointing import save_training_state
-
-    final = os.path.join(output_dir, f"checkpoint-{step}")
-    tmp = final + ".tmp"
-    if accelerator.is_main_process and os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    accelerator.wait_for_everyone()
-    try:
-        save_training_state(accelerator, tmp, model, optimizer, scheduler, {"step": step, **extra})
-    except Exception as err:  # e.g. a full disk: safetensors and torch word it as a low-level I/O error
-        shutil.rmtree(tmp, ignore_errors=True)
-        free = shutil.disk_usage(output_dir).free if os.path.isdir(output_dir) else 0
-        raise OSError(
-            f"Writing checkpoint-{step} into {output_dir} failed ({type(err).__name__}: {err}; {free / 1e6:.1f} MB "
-            "free there). The earlier checkpoints are intact: free some space (or lower --save-total-limit), then "
-            "run the same command with --resume."
-        ) from err
-    if accelerator.is_main_process:
-        if os.path.exists(final):  # only after a crash that rewound past it; the new one replaces it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        if save_total_limit:
-            for _, old in list_checkpoints(output_dir)[:-save_total_limit]:
-                doomed = old + ".deleting"  # rename first: a kill mid-delete never leaves a half checkpoint-N
-                os.replace(old, doomed)
-                shutil.rmtree(doomed)
-    accelerator.wait_for_everyone()
-    return final
 
 
-def remove_unfinished(output_dir: str) -> None:
-    """Delete leftovers of a killed run: unfinished `checkpoint-N.tmp`, half-deleted `.deleting` folders and an
-    unfinished final save."""
-    for name in os.listdir(output_dir):
-        if (name.startswith("checkpoint-") and name.endswith((".tmp", ".deleting"))) or name == FINAL_TMP:
-            logger.warning("Removing unfinished %s", name)
-            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
 
 
 def _end_partial_line(path: str) -> None:
@@ -578,7 +349,6 @@ def parameter_checksum(model) -> float:
         return float(sum((p.detach().double() * (1 + (i % 7))).sum() for i, p in enumerate(model.parameters())))
 
 
-FINAL_TMP = ".final.tmp"
 
 
 def save_final(accelerator, model, processor, output_dir: str) -> None:
@@ -620,7 +390,7 @@ def log_metrics(accelerator, output_dir: str, step: int, metrics: dict[str, Any]
 # ---------------------------------------------------------------------------------------------------- train
 def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPTTrainingArguments) -> dict[str, Any]:
     """Run training end to end; returns the final summary (also written to `training_summary.json`)."""
-    from accelerate.utils import DistributedType, set_seed
+    from accelerate.utils import DistributedType
 
     if not (data_args.dataset or data_args.prepared) or not args.output_dir:
         raise ValueError("Pass --dataset (or --prepared) and --output-dir (or set them in the --config JSON).")
@@ -631,7 +401,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGPT
         raise ValueError("--lora-r is supported on one device and with DDP, not FSDP / DeepSpeed (the final merge "
                          "needs the whole model on one rank).")
     if args.save_every or args.resume:
-        from .checkpointing import check_supported
+        from whisper_gpt_hf.training.checkpointing import check_supported
 
         check_supported(accelerator)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
@@ -748,7 +518,7 @@ def _train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGP
                          f"process on {accelerator.num_processes} processes; lower --batch-size.")
     state = TrainState()
     if resume_from:
-        from .checkpointing import load_training_state
+        from whisper_gpt_hf.training.checkpointing import load_training_state
 
         record = load_training_state(accelerator, resume_from, model, optimizer, scheduler)
         state.load_state_dict(record)
@@ -815,26 +585,8 @@ def _train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGP
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m whisper_gpt_hf.training ...` (the same flags as `whisper-gpt train`)."""
-    parser = argparse.ArgumentParser(prog="whisper-gpt train", parents=[argument_parser(add_help=False)],
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=None, help=CONFIG_HELP)
-    try:
-        train(*arguments_from_namespace(parser.parse_args(argv)))
-    finally:
-        shutdown_distributed()
-    return 0
-
-
 __all__ = [
-    "DataArguments",
-    "EpochShuffleSampler",
-    "ModelArguments",
     "OutputDirLock",
-    "TrainState",
-    "WhisperGPTTrainingArguments",
-    "add_parser",
     "build_accelerator",
     "build_dataloaders",
     "build_model",
@@ -842,13 +594,10 @@ __all__ = [
     "build_scheduler",
     "check_output_dir",
     "evaluate",
-    "list_checkpoints",
     "load_data",
     "load_processor",
-    "main",
     "parameter_checksum",
     "prepare_split",
-    "save_checkpoint",
     "save_final",
     "shutdown_distributed",
     "train",
@@ -857,5 +606,3 @@ __all__ = [
     "wrap_lora",
 ]
 
-if __name__ == "__main__":
-    raise SystemExit(main())

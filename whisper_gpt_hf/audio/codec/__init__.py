@@ -1,0 +1,1 @@
+"""The small EnCodec-architecture codec: training and the quality report."""
