@@ -336,3 +336,6 @@ TEXTS: dict[str, list[str]] = {
         "runtuh. Di mana bumi dipijak, di situ langit dijunjung.",
     ],
 }
+
+
+__all__ = ["TEXTS"]
