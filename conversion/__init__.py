@@ -9,7 +9,8 @@ How it installs: this folder sits at the repository root (the project's stated l
   (`whisper-gpt convert encodec --checkpoint FILE --output DIR`).
 - `convert_accelerate_checkpoint`: an Accelerate `save_state` training checkpoint -> Hub-ready WHISPER-GPT folder
   (`whisper-gpt convert checkpoint --checkpoint DIR --output DIR`); keys checked one by one, safe loading only.
-- `hub_ready`: any saved WHISPER-GPT model -> Hub-ready folder (complete `auto_map`, processor with its codec,
-  remote-code files, README.md from MODEL_CARD.md with evaluation numbers), verified by reloading
-  (`whisper-gpt convert hub-ready --model DIR --output DIR`; `whisper-gpt publish` uploads the same folder).
+- `common`: the errors every converter raises and the safe checkpoint reader they share.
+
+Making a saved model Hub-ready is not a conversion: it lives in `whisper_gpt_hf.publishing`
+(`whisper-gpt convert hub-ready` and `whisper-gpt publish` call it).
 """

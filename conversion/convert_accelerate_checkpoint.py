@@ -32,8 +32,8 @@ from typing import Any
 
 import torch
 
-from whisper_gpt_hf.conversion.convert_encodec_checkpoint import CheckpointKeyError as _KeyErrorBase
-from whisper_gpt_hf.conversion.convert_encodec_checkpoint import (
+from whisper_gpt_hf.conversion.common import (  # noqa: F401  (CheckpointReadError: re-exported)
+    CheckpointKeyError,
     CheckpointReadError,
     ConversionError,
     load_original_state_dict,
@@ -45,15 +45,14 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 RUN_CONFIG_NAME = "run_config.json"  # written by `whisper-gpt train` into its output_dir
 
 
-class CheckpointKeyError(_KeyErrorBase):
-    """The checkpoint's keys do not match the WHISPER-GPT model built from the run's config (every key is named)."""
-
-    def __init__(self, unexpected: list[str], missing: list[str], mismatched: list[str], source: str = "checkpoint"):
-        hints = ("  (LoRA keys: merge the adapters into the base model before publishing)",) if any(
-            "lora_" in k for k in unexpected) else ()
-        super().__init__(unexpected, missing, mismatched,
-                         title=f"{source} does not match the WhisperGPTForCausalLM built from the run's config:",
-                         hints=hints)
+def key_mismatch(unexpected: list[str], missing: list[str], mismatched: list[str],
+                 source: str = "checkpoint") -> CheckpointKeyError:
+    """The error for a checkpoint whose keys do not match the WHISPER-GPT model built from the run's config."""
+    hints = ("  (LoRA keys: merge the adapters into the base model before publishing)",) if any(
+        "lora_" in k for k in unexpected) else ()
+    return CheckpointKeyError(unexpected, missing, mismatched,
+                              title=f"{source} does not match the WhisperGPTForCausalLM built from the run's config:",
+                              hints=hints)
 
 
 def find_weights_file(checkpoint_dir: str | os.PathLike, model_index: int = 0) -> Path:
@@ -176,7 +175,7 @@ def strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, 
                     new, changed = new[len(prefix):], True
             new = re.sub(r"\._orig_mod\.", ".", new)
         if new in out:
-            raise CheckpointKeyError([f"{key} (-> {new}, given twice)"], [], [])
+            raise key_mismatch([f"{key} (-> {new}, given twice)"], [], [])
         out[new] = value
     return out
 
@@ -202,7 +201,7 @@ def match_state_dict(
                 complete[src] = complete[target]
     missing = sorted(k for k in expected if k not in complete)
     if unexpected or missing or mismatched:
-        raise CheckpointKeyError(unexpected, missing, mismatched, source=source)
+        raise key_mismatch(unexpected, missing, mismatched, source=source)
     return complete
 
 

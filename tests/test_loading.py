@@ -265,7 +265,7 @@ def test_evaluate_cli_on_a_checkpoint_without_lm_head_exits_non_zero_naming_the_
 
 def test_evaluate_max_windows_zero_is_refused():
     """Probe 6.05: `--max-windows 0` meant 'no limit' and scored every window."""
-    from whisper_gpt_hf.evaluation import evaluate_command
+    from whisper_gpt_hf.cli.evaluate import evaluate_command
 
     args = argparse.Namespace(threads=None, batch_size=8, max_windows=0, model="unused", processor=None)
     with pytest.raises(ValueError, match="--max-windows must be >= 1"):

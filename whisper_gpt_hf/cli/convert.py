@@ -75,7 +75,7 @@ def _run_encodec(args: argparse.Namespace) -> int:
 
 
 def _add_checkpoint_parser(formats) -> None:
-    from whisper_gpt_hf.publishing.publish import add_hub_ready_arguments
+    from whisper_gpt_hf.cli.publish import add_hub_ready_arguments
 
     parser = formats.add_parser(
         "checkpoint",
@@ -101,7 +101,7 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
     from whisper_gpt_hf.conversion.convert_accelerate_checkpoint import convert_accelerate_checkpoint
     from whisper_gpt_hf.conversion.convert_encodec_checkpoint import ConversionError
     from whisper_gpt_hf.publishing.folder import HubReadyError
-    from whisper_gpt_hf.publishing.publish import describe_folder, hub_ready_kwargs_from_args
+    from whisper_gpt_hf.cli.publish import describe_folder, hub_ready_kwargs_from_args
 
     try:
         folder = convert_accelerate_checkpoint(
@@ -117,7 +117,7 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _add_hub_ready_parser(formats) -> None:
-    from whisper_gpt_hf.publishing.publish import add_hub_ready_arguments
+    from whisper_gpt_hf.cli.publish import add_hub_ready_arguments
 
     parser = formats.add_parser(
         "hub-ready",
@@ -136,7 +136,7 @@ def _add_hub_ready_parser(formats) -> None:
 
 def _run_hub_ready(args: argparse.Namespace) -> int:
     from whisper_gpt_hf.publishing.folder import HubReadyError, make_hub_ready
-    from whisper_gpt_hf.publishing.publish import describe_folder, hub_ready_kwargs_from_args
+    from whisper_gpt_hf.cli.publish import describe_folder, hub_ready_kwargs_from_args
 
     kwargs = hub_ready_kwargs_from_args(args)
     processor = kwargs.pop("processor")

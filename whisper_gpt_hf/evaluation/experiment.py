@@ -111,6 +111,105 @@ class ExperimentConfig:
         return self.max_steps * self.batch_size * self.window_frames
 
 
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+@dataclass
+class ExperimentArguments:
+    """The flags of `whisper-gpt experiment` (an `HfArgumentParser` dataclass, like `whisper-gpt train`'s).
+
+    The budget fields left at `None` take the full-run defaults (`FULL_RUN`) or, with `tiny`, the smoke-run ones
+    (`TINY_RUN`); `to_config()` resolves them into the `ExperimentConfig` that the run records in `results.json`."""
+
+    dataset: str = field(metadata=_help("Hub repo id, Hub-layout folder, audiofolder or save_to_disk folder"))
+    output_dir: str = field(metadata=_help("the experiment's folder (prepared data, models, report)"))
+    presets: list[str] = field(default_factory=lambda: list(PAPER_PRESETS),
+                               metadata=_help("presets to train", choices=list(PAPER_PRESETS)))
+    tiny: bool = field(default=False, metadata=_help(
+        f"smoke run: tiny versions of the presets and small run defaults {TINY_RUN}"))
+    max_steps: int | None = field(default=None, metadata=_help(
+        f"optimizer steps per model (default {FULL_RUN['max_steps']} / --tiny {TINY_RUN['max_steps']})"))
+    batch_size: int | None = field(default=None, metadata=_help(
+        f"windows per step (default {FULL_RUN['batch_size']} / {TINY_RUN['batch_size']})"))
+    window_frames: int | None = field(default=None, metadata=_help(
+        f"frames per window (default {FULL_RUN['window_frames']} / {TINY_RUN['window_frames']})"))
+    min_frames: int | None = field(default=None, metadata=_help(
+        f"shortest clip / trailing window kept (default {FULL_RUN['min_frames']} / {TINY_RUN['min_frames']})"))
+    warmup_steps: int | None = field(default=None, metadata=_help(
+        f"default {FULL_RUN['warmup_steps']} / {TINY_RUN['warmup_steps']}"))
+    max_clips: int | None = field(default=None, metadata=_help(
+        f"only the first N clips per split (default {FULL_RUN['max_clips']} / {TINY_RUN['max_clips']})"))
+    log_every: int | None = field(default=None, metadata=_help(
+        f"default {FULL_RUN['log_every']} / {TINY_RUN['log_every']}"))
+    eval_every: int | None = field(default=None, metadata=_help(
+        f"validation loss every N steps (default {FULL_RUN['eval_every']} / {TINY_RUN['eval_every']})"))
+    report_to: str | None = field(default=None, metadata=_help(
+        f"default {FULL_RUN['report_to']} / {TINY_RUN['report_to']}", choices=["tensorboard", "none"]))
+    learning_rate: float = field(default=1e-3, metadata=_help("peak learning rate"))
+    seed: int = field(default=0, metadata=_help("initialisation and data order seed (the same for all)"))
+    seeds: list[int] | None = field(default=None, metadata=_help(
+        "train every preset once per seed (OUTPUT/models/seed-S/PRESET); the table shows the mean and spread"))
+    save_every: int = field(default=0, metadata=_help("checkpoint every N steps (a rerun then resumes)"))
+    mixed_precision: str | None = field(default=None, metadata=_help("", choices=["no", "fp16", "bf16"]))
+    model_overrides: str | None = field(default=None, metadata=_help(
+        'JSON config overrides: {"dropout": 0.0} for every preset or {"gpt-l": {...}} for one'))
+    processor: str | None = field(default=None, metadata=_help("processor folder (default: the embedded one)"))
+    dataset_config: str | None = field(default=None, metadata=_help("dataset configuration name"))
+    audio_column: str = "audio"
+    category_column: str = "category"
+    train_split: str = "train"
+    eval_split: str = field(default="validation", metadata=_help(
+        "validation split for training curves ('' for none)"))
+    test_split: str = "test"
+    eval_batch_size: int = 8
+    data_cache_dir: str | None = field(default=None, metadata=_help("prepared-data cache (default OUTPUT/prepared)"))
+    prepared: str | None = field(default=None, metadata=_help(
+        "read the splits from a `whisper-gpt prepare` folder (--dataset then only names the corpus)"))
+    features_from: str = field(default="audio", metadata=_help(
+        "mel slices of the audio, or of the codec's decode of each clip's own codes",
+        choices=["audio", "reconstruction"]))
+    threads: int | None = field(default=None, metadata=_help("torch CPU threads"))
+
+    def to_config(self) -> ExperimentConfig:
+        """The run's resolved configuration: budget defaults filled in, model overrides per preset."""
+        run_defaults = TINY_RUN if self.tiny else FULL_RUN
+        values = {k: (getattr(self, k) if getattr(self, k) is not None else run_defaults[k]) for k in FULL_RUN}
+        extra = json.loads(self.model_overrides) if self.model_overrides else {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"--model-overrides must be a JSON object, got {self.model_overrides!r}.")
+        per_preset = {}
+        for preset in self.presets:
+            base = dict(TINY_MODEL_OVERRIDES.get(preset, {})) if self.tiny else {}
+            # Either one object for every preset, or {"preset": {...}} per preset.
+            specific = extra.get(preset) if isinstance(extra.get(preset), dict) else None
+            shared = {k: v for k, v in extra.items() if k not in PAPER_PRESETS}
+            per_preset[preset] = {**base, **shared, **(specific or {})}
+        return ExperimentConfig(
+            dataset=self.dataset, output_dir=self.output_dir, presets=list(self.presets),
+            learning_rate=self.learning_rate, seed=self.seed, seeds=list(self.seeds) if self.seeds else None,
+            processor=self.processor, dataset_config=self.dataset_config, audio_column=self.audio_column,
+            category_column=self.category_column, train_split=self.train_split,
+            eval_split=self.eval_split or None, test_split=self.test_split,
+            model_overrides={k: v for k, v in per_preset.items() if v}, eval_batch_size=self.eval_batch_size,
+            save_every=self.save_every, mixed_precision=self.mixed_precision, data_cache_dir=self.data_cache_dir,
+            features_from=self.features_from, prepared=self.prepared, **values,
+        )
+
+
+def argument_parser(**kwargs):
+    """The `HfArgumentParser` of `whisper-gpt experiment`."""
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser((ExperimentArguments,), **kwargs)
+
+
+def config_from_argv(argv: list[str]) -> ExperimentConfig:
+    """`whisper-gpt experiment` flags (without the verb) -> the resolved `ExperimentConfig`."""
+    (arguments,) = argument_parser().parse_args_into_dataclasses(argv)
+    return arguments.to_config()
+
+
 # ---------------------------------------------------------------------------------------------------- steps
 def canonical_command(config: ExperimentConfig) -> str:
     """The command that reproduces `config` with every budget value spelled out (no reliance on --tiny defaults)."""
@@ -461,7 +560,10 @@ def run_experiment(config: ExperimentConfig, command: str | None = None) -> tupl
 
 
 __all__ = [
+    "ExperimentArguments",
     "ExperimentConfig",
+    "argument_parser",
+    "config_from_argv",
     "PAPER_PRESETS",
     "TINY_MODEL_OVERRIDES",
     "canonical_command",

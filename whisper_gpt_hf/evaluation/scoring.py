@@ -87,6 +87,27 @@ class EvalResult:
             **({"fine_nll": self.fine_nll} if self.fine_nll is not None else {}),
         }
 
+    @classmethod
+    def from_dict(cls, data) -> "EvalResult":
+        """The inverse of `to_dict` (the JSON of `whisper-gpt evaluate --json`; null positions come back NaN)."""
+
+        def number(x):
+            return float("nan") if x is None else float(x)
+
+        return cls(
+            nll=number(data["nll"]),
+            ppl=number(data["ppl"]),
+            accuracy=number(data["accuracy"]),
+            num_tokens=int(data["num_tokens"]),
+            num_parameters=int(data["num_parameters"]),
+            per_category={k: CategoryResult(**v) for k, v in (data.get("per_category") or {}).items()},
+            position_nll=np.array([number(x) for x in data.get("position_nll") or []], dtype=np.float64),
+            position_count=np.array(data.get("position_count") or [], dtype=np.int64),
+            name=data.get("name", "model"),
+            use_spectrogram=data.get("use_spectrogram"),
+            fine_nll=data.get("fine_nll"),
+        )
+
 
 def _batches(dataset, batch_size: int, collator) -> Iterable[dict]:
     if hasattr(dataset, "with_format"):  # a datasets.Dataset: rows as numpy arrays, not nested Python lists

@@ -29,20 +29,30 @@ import ast
 import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
-from whisper_gpt_hf.assets import ASSETS_ROOT, MODEL_CARD_TEMPLATE, PROCESSOR_DEFAULT, REPO_ROOT
-from whisper_gpt_hf.publishing.card import PLACEHOLDER, CardTemplateError
-from whisper_gpt_hf.publishing.card import render_template as _render_card_template
+from whisper_gpt_hf import loading
+from whisper_gpt_hf.assets import MODEL_CARD_TEMPLATE
+from whisper_gpt_hf.publishing.card import (  # noqa: F401  (the card names callers of this module used)
+    FRONT_MATTER,
+    PLACEHOLDER,
+    CardEvaluation,
+    HubReadyError,
+    evaluate_for_card,
+    load_card_evaluation,
+    read_run_config,
+    portable_dataset_name,
+    render_model_card,
+    select_own_results,
+    template_dataset_ids,
+    training_datasets,
+)
 from whisper_gpt_hf.modeling import (
     WhisperGPTConfig,
     WhisperGPTFeatureExtractor,
@@ -131,367 +141,7 @@ HUB_READY_FILES = (
 )
 
 
-class HubReadyError(Exception):
-    """The model, processor, evaluation numbers or output folder cannot make a consistent Hub-ready folder."""
 
-
-# ---------------------------------------------------------------------------------------------------- evaluation
-
-
-@dataclasses.dataclass
-class CardEvaluation:
-    """Evaluation numbers for the model card: `whisper_gpt_hf.evaluation.EvalResult`s and where they were measured."""
-
-    results: list  # list[whisper_gpt_hf.evaluation.EvalResult]
-    dataset: str
-    split: str = "test"
-    window_frames: int | None = None
-    dataset_id: str | None = None  # the dataset's Hub id, for the model-index metadata (default: `dataset`)
-
-    def to_dict(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "dataset_id": self.dataset_id,
-            "split": self.split,
-            "window_frames": self.window_frames,
-            "results": [r.to_dict() for r in self.results],
-        }
-
-
-def eval_result_from_dict(data: Mapping[str, Any]):
-    """Inverse of `EvalResult.to_dict` (JSON written by `whisper-gpt evaluate --json`)."""
-    from whisper_gpt_hf.evaluation import CategoryResult, EvalResult
-
-    def number(x):
-        return float("nan") if x is None else float(x)
-
-    return EvalResult(
-        nll=number(data["nll"]),
-        ppl=number(data["ppl"]),
-        accuracy=number(data["accuracy"]),
-        num_tokens=int(data["num_tokens"]),
-        num_parameters=int(data["num_parameters"]),
-        per_category={k: CategoryResult(**v) for k, v in (data.get("per_category") or {}).items()},
-        position_nll=np.array([number(x) for x in data.get("position_nll") or []], dtype=np.float64),
-        position_count=np.array(data.get("position_count") or [], dtype=np.int64),
-        name=data.get("name", "model"),
-        use_spectrogram=data.get("use_spectrogram"),
-    )
-
-
-def load_card_evaluation(source) -> CardEvaluation:
-    """Accept a `CardEvaluation`, the JSON (dict or file path) of `whisper-gpt evaluate --json` or of
-    `CardEvaluation.to_dict`, or bare `EvalResult`(s) (dataset then "unknown")."""
-    from whisper_gpt_hf.evaluation import EvalResult
-
-    if isinstance(source, CardEvaluation):
-        return source
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            source = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise HubReadyError(f"{path}: cannot read evaluation results JSON: {err}") from err
-    if isinstance(source, EvalResult):
-        return CardEvaluation([source], dataset="unknown", split="unknown")
-    if isinstance(source, Sequence) and source and all(isinstance(r, EvalResult) for r in source):
-        return CardEvaluation(list(source), dataset="unknown", split="unknown")
-    if isinstance(source, Mapping) and "results" in source:
-        return CardEvaluation(
-            [r if isinstance(r, EvalResult) else eval_result_from_dict(r) for r in source["results"]],
-            dataset=str(source.get("dataset", "unknown")),
-            split=str(source.get("split", "unknown")),
-            window_frames=source.get("window_frames"),
-            dataset_id=source.get("dataset_id"),
-        )
-    if isinstance(source, Mapping) and "nll" in source:
-        return CardEvaluation([eval_result_from_dict(source)], dataset="unknown", split="unknown")
-    raise HubReadyError(
-        f"Cannot read evaluation results from a {type(source).__name__}: pass the JSON of `whisper-gpt evaluate "
-        "--json`, an EvalResult, or a CardEvaluation."
-    )
-
-
-def evaluate_for_card(
-    model: WhisperGPTForCausalLM,
-    processor: WhisperGPTProcessor,
-    dataset: str,
-    split: str = "test",
-    window_frames: int = 256,
-    max_windows: int | None = None,
-    batch_size: int = 8,
-    dataset_config: str | None = None,
-    audio_column: str = "audio",
-    category_column: str = "category",
-    name: str | None = None,
-    progress: bool = False,
-    **load_kwargs,
-) -> CardEvaluation:
-    """Score `model` on `dataset[split]` with the evaluation module (the same code as `whisper-gpt evaluate`).
-    `load_kwargs` go to `datasets.load_dataset` (e.g. `revision`, `cache_dir`)."""
-    from whisper_gpt_hf import data
-    from whisper_gpt_hf.evaluation import evaluate_model
-
-    window = min(window_frames, model.config.max_position_embeddings)
-    raw = data.load_audio_dataset(dataset, split=split, audio_column=audio_column, config_name=dataset_config,
-                                  **load_kwargs)
-    prepared, _report = data.prepare_dataset(
-        raw, processor, audio_column=audio_column, window_frames=window, category_column=category_column,
-        desc=f"prepare {split}", progress=progress,
-    )
-    if max_windows:
-        prepared = prepared.select(range(min(max_windows, len(prepared))))
-    result = evaluate_model(
-        model, prepared, batch_size=batch_size, category_column=category_column, name=name, progress=progress
-    )
-    return CardEvaluation([result], dataset=str(dataset), split=split, window_frames=window)
-
-
-def portable_dataset_name(name: str, dataset_ids: Sequence[str] | None = None) -> str:
-    """How a card names an evaluation dataset: a Hub id stays; a local folder becomes the Hub id of the same name in
-    `dataset_ids`, else its path inside this repository, else its folder name (never a machine's absolute path)."""
-    path = Path(name)
-    if not path.exists():
-        return name
-    path = path.resolve()
-    same = [d for d in dataset_ids or [] if d.split("/")[-1] == path.name]
-    if same:
-        return same[0]
-    for root in (ASSETS_ROOT, REPO_ROOT):  # the embedded folders are named as in the repository (hub/...)
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return path.name
-
-
-RUN_CONFIG_NAME = "run_config.json"  # written by `whisper-gpt train` into its output_dir, next to the final model
-
-
-def read_run_config(model_dir: str | os.PathLike | None) -> dict | None:
-    """The `run_config.json` of the training run that saved this model folder, if it has one."""
-    path = Path(model_dir) / RUN_CONFIG_NAME if model_dir else None
-    if path is None or not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise HubReadyError(f"{path}: not valid JSON: {err}") from err
-
-
-def training_datasets(dataset: str, known_ids: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """What a card says a run was trained on, from the `dataset` its run_config.json records: (Hub ids for the
-    `datasets:` metadata, local datasets named in "Trained on"). A local folder with the name of a dataset in
-    `known_ids` (the template's, the published copies of the embedded corpora) is that Hub dataset."""
-    dataset = str(dataset)
-    local = None
-    for base in (Path.cwd(), ASSETS_ROOT, REPO_ROOT):  # run_config paths are relative to where training ran
-        candidate = Path(dataset) if os.path.isabs(dataset) else base / dataset
-        if candidate.exists():
-            local = candidate.resolve()
-            break
-    if local is None and re.fullmatch(r"[\w.-]+/[\w.-]+", dataset) and not os.path.isabs(dataset):
-        return [dataset], []
-    name = local.name if local is not None else Path(dataset).name
-    same = [d for d in known_ids if d.split("/")[-1] == name]
-    if same:
-        return same[:1], []
-    return [], [portable_dataset_name(str(local)) if local is not None else name]
-
-
-def _select_own_results(evaluation: CardEvaluation, model: WhisperGPTForCausalLM) -> CardEvaluation:
-    """Keep the results measured on this checkpoint (same parameter count and variant); refuse numbers of another model."""
-    n_params = int(model.num_parameters())
-    own = [
-        r for r in evaluation.results
-        if int(r.num_parameters) == n_params
-        and (r.use_spectrogram is None or bool(r.use_spectrogram) == bool(model.config.use_spectrogram))
-    ]
-    if not own:
-        found = ", ".join(f"{r.name} ({r.num_parameters} params)" for r in evaluation.results) or "none"
-        raise HubReadyError(
-            f"None of the evaluation results belongs to this checkpoint ({n_params} parameters, "
-            f"{'hybrid' if model.config.use_spectrogram else 'token-only'}); got: {found}. The model card only carries "
-            "the numbers of the checkpoint it describes."
-        )
-    return dataclasses.replace(evaluation, results=own[:1])
-
-
-# ---------------------------------------------------------------------------------------------------- model card
-
-
-def format_params(n: int) -> str:
-    from whisper_gpt_hf.evaluation import format_params as _format
-
-    return _format(int(n))
-
-
-def eval_table_markdown(evaluation: CardEvaluation | None, model_name: str) -> str:
-    """The per-checkpoint evaluation section: where it was measured and the results table (one row per category)."""
-    if evaluation is None:
-        return "This checkpoint was published without evaluation numbers."
-    from whisper_gpt_hf.evaluation import results_table
-
-    results = [dataclasses.replace(r, name=model_name) for r in evaluation.results]
-    if evaluation.dataset == "unknown":
-        where = "Measured on data that was not recorded with the numbers"
-    else:
-        where = f"Measured on `{evaluation.dataset}`, split `{evaluation.split}`"
-    window = (
-        f" in windows of {evaluation.window_frames} frames ({evaluation.window_frames / 75:.2f} s)"
-        if evaluation.window_frames
-        else ""
-    )
-    return (
-        f"{where}{window}; every window scores positions 1 .. L-1 (see *Metrics*). NLL in nats per coarse "
-        "token, PPL = exp(NLL), top-1 accuracy of the next code; `all` is over every scored code, the other rows per "
-        "category.\n\n" + results_table(results, markdown=True)
-    )
-
-
-def model_details_markdown(model: WhisperGPTForCausalLM, processor: WhisperGPTProcessor) -> str:
-    c = model.config
-    codec = processor.audio_tokenizer
-    rows = [
-        ("variant", "hybrid (causal log-mel branch + coarse codes)" if c.use_spectrogram else "token-only GPT baseline"),
-        ("parameters", f"{format_params(model.num_parameters())} ({model.num_parameters():,})"),
-        ("main transformer", f"{_count(c.num_hidden_layers, 'layer')}, width {c.hidden_size}, "
-                             f"{_count(c.num_attention_heads, 'head')}, MLP {c.intermediate_size}"),
-    ]
-    if c.use_spectrogram:
-        rows.append(("spectrogram branch", f"{_count(c.spectrogram_num_layers, 'causal block')}, width "
-                                           f"{c.spectrogram_hidden_size}, {_count(c.spectrogram_num_heads, 'head')}, "
-                                           f"MLP {c.spectrogram_intermediate_size}; "
-                                           f"{c.n_mels} mel channels per frame"))
-    rows += [
-        ("fused input", f"{c.token_embedding_size}-dim code embedding"
-                        + (f" ++ {c.spectrogram_hidden_size}-dim mel branch output" if c.use_spectrogram else "")),
-        ("vocabulary", f"{c.vocab_size} codes (the codec's first codebook)"),
-        ("context", f"{c.max_position_embeddings} frames ({c.max_position_embeddings / c.frame_rate:.2f} s at "
-                    f"{c.frame_rate:g} frames/s)"),
-        ("codec (audio_tokenizer/)", f"EnCodec architecture, {codec.config.sampling_rate} Hz, hop "
-                                     f"{int(np.prod(codec.config.upsampling_ratios))}, codebook size "
-                                     f"{codec.config.codebook_size}, {codec.num_parameters():,} parameters"),
-        ("weights", f"`model.safetensors`, {next(model.parameters()).dtype}".replace("torch.", "")),
-    ]
-    lines = ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
-    return "\n".join(lines)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def training_data_markdown(dataset_ids: Sequence[str], training_summary: str | None,
-                           local_datasets: Sequence[str] = ()) -> str:
-    """"Trained on" the Hub datasets (linked) and the local ones (named, not linked); `training_summary` after it."""
-    parts = []
-    names = [f"[`{d}`](https://huggingface.co/datasets/{d})" for d in dataset_ids]
-    names += [f"the local dataset `{d}` (not on the Hub)" for d in local_datasets]
-    if names:
-        parts.append("Trained on " + ", ".join(names) + ".")
-    else:
-        parts.append("The training data of this checkpoint was not recorded.")
-    if training_summary:
-        parts.append(training_summary.strip())
-    return "\n\n".join(parts)
-
-
-_PLACEHOLDER = PLACEHOLDER  # the model card uses the same template mechanism as every card (whisper_gpt_hf.publishing.card)
-_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-
-
-def render_template(template: str, values: Mapping[str, str]) -> str:
-    """Replace every `{{ name }}`; an unknown name or one without a value raises (a card never ships with holes)."""
-    try:
-        return _render_card_template(template, values)
-    except CardTemplateError as err:
-        raise HubReadyError(str(err).replace("The card template", "The model card template")) from err
-
-
-def card_metadata(
-    base: Mapping[str, Any],
-    model_name: str,
-    dataset_ids: Sequence[str] | None,
-    evaluation: CardEvaluation | None,
-) -> dict:
-    """The template's YAML with this checkpoint's datasets and a `model-index` of its evaluation numbers."""
-    from huggingface_hub import EvalResult as HubEvalResult
-    from huggingface_hub import ModelCardData
-
-    meta = dict(base)
-    if dataset_ids:
-        meta["datasets"] = list(dataset_ids)
-    elif dataset_ids is not None:  # trained on local data only: no Hub dataset to name
-        meta.pop("datasets", None)
-    meta.pop("model-index", None)
-    if evaluation is not None and evaluation.results:
-        result = evaluation.results[0]
-        dataset_id = evaluation.dataset_id or evaluation.dataset
-        common = dict(
-            task_type="audio-to-audio",
-            task_name="Next coarse-token prediction",
-            dataset_type=dataset_id,
-            dataset_name=dataset_id,
-            dataset_split=evaluation.split,
-        )
-        hub_results = [
-            HubEvalResult(metric_type="perplexity", metric_name="Perplexity", metric_value=round(result.ppl, 4), **common),
-            HubEvalResult(metric_type="accuracy", metric_name="Top-1 accuracy", metric_value=round(result.accuracy, 4),
-                          **common),
-            HubEvalResult(metric_type="loss", metric_name="NLL (nats per token)", metric_value=round(result.nll, 4),
-                          **common),
-        ]
-        data = ModelCardData(model_name=model_name, eval_results=hub_results).to_dict()
-        meta["model-index"] = data["model-index"]
-    return meta
-
-
-def _read_template(template: str | os.PathLike | None) -> tuple[str, re.Match, dict]:
-    path = Path(template or MODEL_CARD_TEMPLATE)
-    text = path.read_text(encoding="utf-8")
-    match = _FRONT_MATTER.match(text)
-    if match is None:
-        raise HubReadyError(f"{path}: the template has no YAML front matter (--- ... ---).")
-    try:
-        base = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as err:
-        raise HubReadyError(f"{path}: invalid YAML front matter: {err}") from err
-    return text, match, base
-
-
-def template_dataset_ids(template: str | os.PathLike | None = None) -> list[str]:
-    """The training datasets the template's metadata names (the default for every card)."""
-    return list(_read_template(template)[2].get("datasets") or [])
-
-
-def render_model_card(
-    model: WhisperGPTForCausalLM,
-    processor: WhisperGPTProcessor,
-    evaluation: CardEvaluation | None = None,
-    repo_id: str | None = None,
-    model_name: str | None = None,
-    dataset_ids: Sequence[str] | None = None,
-    training_summary: str | None = None,
-    template: str | os.PathLike | None = None,
-    local_datasets: Sequence[str] = (),
-) -> str:
-    """README.md for `model`: the `MODEL_CARD.md` template filled with this checkpoint's values."""
-    text, match, base = _read_template(template)
-    model_name = model_name or (repo_id.split("/")[-1] if repo_id else "whisper-gpt")
-    if dataset_ids is None:
-        dataset_ids = list(base.get("datasets") or [])
-    meta = card_metadata(base, model_name, dataset_ids, evaluation)
-    values = {
-        "model_name": model_name,
-        "repo_id": repo_id or f"<your-org>/{model_name}",
-        "variant": "hybrid" if model.config.use_spectrogram else "token-only",
-        "params": format_params(model.num_parameters()),
-        "model_details": model_details_markdown(model, processor),
-        "training_data": training_data_markdown(dataset_ids, training_summary, local_datasets),
-        "eval_table": eval_table_markdown(evaluation, model_name),
-    }
-    body = render_template(text[match.end():], values)
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
-    return f"---\n{front}---\n\n{body.lstrip()}"
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -534,18 +184,11 @@ def _resolve_model(model_or_dir) -> tuple[WhisperGPTForCausalLM, str | None]:
 def _resolve_processor(processor, model_dir: str | None) -> WhisperGPTProcessor:
     if isinstance(processor, WhisperGPTProcessor):
         return processor
-    if processor is None:
-        if model_dir and (Path(model_dir) / "processor_config.json").is_file():
-            processor = model_dir
-        elif PROCESSOR_DEFAULT.exists():
-            processor = str(PROCESSOR_DEFAULT)
-        else:
-            raise HubReadyError(
-                "No processor: the model folder has no processor_config.json and the embedded default processor "
-                f"({PROCESSOR_DEFAULT}) is missing. Pass the processor the model was trained with."
-            )
-    if isinstance(processor, (str, os.PathLike)):
-        return WhisperGPTProcessor.from_pretrained(str(processor))
+    if processor is None or isinstance(processor, (str, os.PathLike)):  # the model folder's own, else the default
+        try:
+            return loading.choose_processor(model_dir, str(processor) if processor is not None else None)[0]
+        except FileNotFoundError as err:
+            raise HubReadyError(f"No processor: {err} Pass the processor the model was trained with.") from err
     if getattr(processor, "feature_extractor", None) is not None and hasattr(processor, "audio_tokenizer"):
         # a remote-code processor class: rebuild it from the package's classes
         fe = WhisperGPTFeatureExtractor(**{k: v for k, v in processor.feature_extractor.to_dict().items()
@@ -555,22 +198,14 @@ def _resolve_processor(processor, model_dir: str | None) -> WhisperGPTProcessor:
 
 
 def check_model_processor(model: WhisperGPTForCausalLM, processor: WhisperGPTProcessor) -> None:
-    """The processor must produce what the model reads: same mel channels, time grid and code vocabulary."""
-    c, fe, codec = model.config, processor.feature_extractor, processor.audio_tokenizer
-    if codec is None:
+    """`whisper_gpt_hf.loading.check_model_processor` (mel channels, time grid, vocabulary), plus: a published model
+    needs its codec. Raises `HubReadyError`."""
+    if processor.audio_tokenizer is None:
         raise HubReadyError("The processor has no audio_tokenizer (codec); a published model needs its codec.")
-    problems = []
-    if c.use_spectrogram and fe.feature_size != c.n_mels:
-        problems.append(f"the feature extractor gives {fe.feature_size} mel channels but the model reads {c.n_mels}")
-    if fe.sampling_rate != c.codec_sampling_rate or fe.hop_length != c.codec_hop_length:
-        problems.append(
-            f"the processor runs at {fe.sampling_rate} Hz / hop {fe.hop_length} but the model at "
-            f"{c.codec_sampling_rate} Hz / hop {c.codec_hop_length}"
-        )
-    if codec.config.codebook_size != c.vocab_size:
-        problems.append(f"the codec has {codec.config.codebook_size} codes but the model's vocabulary is {c.vocab_size}")
-    if problems:
-        raise HubReadyError("The processor does not belong to this model: " + "; ".join(problems) + ".")
+    try:
+        loading.check_model_processor(model, processor, "this model")
+    except ValueError as err:
+        raise HubReadyError(str(err)) from err
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -618,11 +253,11 @@ def verify_hub_ready(folder: str | os.PathLike, model: WhisperGPTForCausalLM | N
             if f"{module}.py" not in files:
                 raise HubReadyError(f"{folder}/{name} imports .{module}, which is not in the folder.")
     readme = (folder / "README.md").read_text(encoding="utf-8")
-    match = _FRONT_MATTER.match(readme)
+    match = FRONT_MATTER.match(readme)
     if match is None or not isinstance(yaml.safe_load(match.group(1)), dict):
         raise HubReadyError(f"{folder}/README.md: no YAML metadata block.")
-    if _PLACEHOLDER.search(readme):
-        raise HubReadyError(f"{folder}/README.md: unfilled placeholder {_PLACEHOLDER.search(readme).group(0)}.")
+    if PLACEHOLDER.search(readme):
+        raise HubReadyError(f"{folder}/README.md: unfilled placeholder {PLACEHOLDER.search(readme).group(0)}.")
     if model is not None:
         from safetensors.torch import load_file
 
@@ -715,7 +350,7 @@ def make_hub_ready(
     elif model_dir and (Path(model_dir) / "eval_results.json").is_file():
         evaluation = load_card_evaluation(Path(model_dir) / "eval_results.json")
     if evaluation is not None:
-        evaluation = _select_own_results(evaluation, model)
+        evaluation = select_own_results(evaluation, model)
         card_dataset_ids = dataset_ids if dataset_ids is not None else template_dataset_ids(template)
         evaluation = dataclasses.replace(
             evaluation,
@@ -787,7 +422,6 @@ __all__ = [
     "read_run_config",
     "remote_code_files",
     "render_model_card",
-    "render_template",
     "training_datasets",
     "verify_hub_ready",
 ]

@@ -78,12 +78,14 @@ def test_experiment_writes_tables_with_every_preset(experiment):
     assert f"{results['gpt-s']['per_category']['music']['nll']:.3f}" in md
     # The exact command, every budget value spelled out: parsing it gives back the run's configuration.
     from whisper_gpt_hf.cli import build_parser
-    from whisper_gpt_hf.evaluation.experiment import config_from_args
+    from whisper_gpt_hf.cli.experiment import arguments_from_namespace
+    from whisper_gpt_hf.evaluation.experiment import config_from_argv
 
     assert payload["command"] in md
     argv = shlex.split(payload["command"])
     assert argv[:2] == ["whisper-gpt", "experiment"] and "--tiny" not in argv
-    assert asdict(config_from_args(build_parser().parse_args(argv[1:]))) == payload["config"]
+    assert asdict(config_from_argv(argv[2:])) == payload["config"]
+    assert asdict(arguments_from_namespace(build_parser().parse_args(argv[1:])).to_config()) == payload["config"]
 
     # Every preset trained with the same data, budget and seed; loss curves come from the logs.
     configs = [json.loads((out / "models" / p / "run_config.json").read_text()) for p in PRESETS]

@@ -2,7 +2,7 @@
 from the checkpoint folder, a resumed run with dropout 0.1 ends bit-identical to an uninterrupted one, a finished
 output folder is never overwritten or appended to by accident, and two runs never share one folder.
 
-Same tiny runs as `test_training.py` (its `workspace` fixture: prepared data cached once per module).
+Same tiny runs as `test_trainer.py` (its `workspace` fixture: prepared data cached once per module).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 import torch
-from test_training import TINY, read_metrics, run_cli, workspace  # noqa: F401  (workspace is a fixture)
+from training_helpers import TINY, read_metrics, run_cli, workspace  # noqa: F401  (workspace is a fixture)
 
 from whisper_gpt_hf.training.checkpointing import CheckpointReadError
 from whisper_gpt_hf.training import OutputDirLock

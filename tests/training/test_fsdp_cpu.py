@@ -17,7 +17,7 @@ import torch
 from helpers import HOP, SR, test_audio, tiny_model, tiny_processor
 from safetensors.torch import load_file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 

@@ -32,7 +32,7 @@ from whisper_gpt_hf.data import (
     processor_fingerprint,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WINDOW, MIN_FRAMES = 32, 8
 # clip lengths in samples: whole and partial frames, one clip too short (skipped), one undecodable file
 LENGTHS = [75 * HOP, 90 * HOP + 17, 40 * HOP, 70 * HOP - 5, 3 * HOP, 55 * HOP + 300, 81 * HOP, 33 * HOP + 1]

@@ -1,4 +1,4 @@
-"""Hub-ready folders (conversion/hub_ready.py), the MODEL_CARD.md template and the Accelerate-checkpoint converter."""
+"""Hub-ready folders (whisper_gpt_hf/publishing/folder.py), the MODEL_CARD.md template and the Accelerate-checkpoint converter."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ from whisper_gpt_hf.publishing.folder import (
     load_card_evaluation,
     make_hub_ready,
     remote_code_files,
-    render_template,
     verify_hub_ready,
 )
+from whisper_gpt_hf.publishing.card import render_model_template as render_template
 from whisper_gpt_hf.publishing.card import template_placeholders
 
 CARD_PLACEHOLDERS = {"model_name", "repo_id", "variant", "params", "model_details", "training_data", "eval_table"}
@@ -324,12 +324,11 @@ def test_checkpoints_of_a_real_training_run(workdir, dataset, hybrid):
     run_config.json, from which the converter rebuilds the model as training did."""
     import shutil
 
-    from whisper_gpt_hf import training
 
     processor = hybrid[1]
     start = saved_model_dir(workdir / "finetune-start", tiny_model(seed=11), processor)
     run = workdir / "train-run"
-    training.main(["--model", str(start), "--dataset", str(dataset), "--output-dir", str(run), "--max-steps", "2",
+    cli_main(["train", "--model", str(start), "--dataset", str(dataset), "--output-dir", str(run), "--max-steps", "2",
                    "--save-every", "1", "--batch-size", "2", "--window-frames", "32", "--eval-split", "",
                    "--report-to", "none", "--data-cache-dir", "", "--warmup-steps", "0", "--log-every", "1"])
     final = WhisperGPTForCausalLM.from_pretrained(run)

@@ -45,7 +45,7 @@ def test_dataset_card_fills_every_placeholder(tmp_path, held_out):
     if held_out:
         report.update(held_out=True, pools=corpus.held_out_pools())
     infos = [{"name": s, "num_examples": 5, "num_bytes": 1000} for s in corpus.SPLITS]
-    card = corpus._dataset_card(report, infos, tmp_path)
+    card = corpus.dataset_card(report, infos, tmp_path)
     assert "{{" not in card and "template:" not in card
     meta = yaml.safe_load(card.split("---\n")[1])
     assert meta["pretty_name"].endswith("(small, held-out)" if held_out else "(small)")
