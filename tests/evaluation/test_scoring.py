@@ -1,4 +1,4 @@
-"""Evaluation (whisper_gpt_hf/evaluation.py): exact token sums, batch-size invariance, identical scoring positions."""
+"""Evaluation (whisper_gpt_hf/evaluation/scoring.py): exact token sums, batch-size invariance, identical scoring positions."""
 
 from __future__ import annotations
 

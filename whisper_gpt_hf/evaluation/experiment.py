@@ -9,7 +9,7 @@ data, budget and seed, score them on the same test windows per category, and wri
 
 What it does, in order:
 1. prepares the train / validation / test splits **once** (codes + causal mel slices, cut into windows) into
-   `OUTPUT/prepared/`, the cache that every training run then reuses (`training.py` keys it the same way);
+   `OUTPUT/prepared/`, the cache that every training run then reuses (`whisper_gpt_hf.training` keys it the same way);
 2. trains each preset with `whisper_gpt_hf.training.train` into `OUTPUT/models/PRESET/`: the same prepared windows,
    the same seed (initialisation and data order), the same budget of `max_steps x batch_size x window_frames`
    frames and the same optimiser schedule; a preset whose folder already holds a finished run is not retrained, and

@@ -116,27 +116,29 @@ def _batches(dataset, batch_size: int, collator) -> Iterable[dict]:
         yield collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
 
 
-def _fine_levels(model, batch: dict) -> int:
+def _fine_levels(config, batch: dict) -> int:
     """Fine codebooks scored for this model on this batch (0 for K = 1 models or data without fine codes)."""
-    levels = getattr(model.config, "num_codebooks", 1) - 1
+    levels = getattr(config, "num_codebooks", 1) - 1
     fine = batch.get("fine_input_ids")
     return levels if levels > 0 and fine is not None and fine.shape[-1] >= levels else 0
 
 
 @torch.inference_mode()
-def score_batch(model, batch: dict, device, fine_sums: np.ndarray | None = None
+def score_batch(model, batch: dict, device, fine_sums: np.ndarray | None = None, config=None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward one collated batch; return `(nll [B, T], correct [B, T], scored [B, T])` indexed by the *target*
     position (column 0 is never scored). `scored` is `labels != -100` at the target, shifted like the model's loss.
     `fine_sums` (`[K - 1]` float64, a `num_codebooks = K` model on data with `fine_input_ids`): each fine codebook's
-    NLL over the same scored frames is added to it."""
+    NLL over the same scored frames is added to it. `config`: the model's config when `model` is a wrapper without
+    one (DDP / FSDP during training)."""
+    config = config if config is not None else model.config
     input_ids = batch["input_ids"].to(device)
     attention_mask = batch["attention_mask"].to(device)
     labels = batch["labels"].to(device)
     kwargs = {}
-    if model.config.use_spectrogram:
+    if config.use_spectrogram:
         kwargs["input_features"] = batch["input_features"].to(device)
-    levels = _fine_levels(model, batch) if fine_sums is not None else 0
+    levels = _fine_levels(config, batch) if fine_sums is not None else 0
     if levels:  # the trunk never reads them, so the coarse logits are the same with or without
         kwargs["fine_input_ids"] = batch["fine_input_ids"][..., :levels].to(device)
     out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
@@ -211,7 +213,7 @@ def evaluate_model(
     try:
         for batch in batches:
             nll, correct, scored = score_batch(model, batch, device, fine_sums if fine_sums.size else None)
-            fine_scored = fine_scored or bool(fine_sums.size and _fine_levels(model, batch))
+            fine_scored = fine_scored or bool(fine_sums.size and _fine_levels(model.config, batch))
             nll64 = nll.double().cpu().numpy()
             correct_np = correct.cpu().numpy()
             scored_np = scored.cpu().numpy()

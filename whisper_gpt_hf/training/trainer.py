@@ -44,7 +44,8 @@ from typing import Any
 
 import torch
 
-from ..data.collation import EpochShuffleSampler
+from whisper_gpt_hf.data.collation import EpochShuffleSampler
+from whisper_gpt_hf.evaluation.scoring import score_batch
 from .arguments import DataArguments, ModelArguments, WhisperGPTTrainingArguments
 from whisper_gpt_hf.training.checkpointing import CHECKPOINT_PATTERN, FINAL_TMP, TrainState, list_checkpoints, remove_unfinished, save_checkpoint
 from .schedule import warmup_cosine_scheduler
@@ -307,22 +308,16 @@ def train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: f
 
 @torch.no_grad()
 def evaluate(model, dataloader, accelerator) -> dict[str, float]:
-    """Mean next-code NLL (nats per predicted code) over the eval split, with the model's own loss function,
-    weighted by each window's number of predictions; duplicates that even out the last batch are dropped."""
+    """Mean next-code NLL (nats per predicted coarse code) over the eval split, scored by the evaluation module's
+    `score_batch` (the code `whisper-gpt evaluate` reports with), as a sum over codes divided by their count;
+    duplicates that even out the last batch across processes are dropped."""
     model.eval()
-    loss_function = accelerator.unwrap_model(model).loss_function
-    vocab_size = accelerator.unwrap_model(model).config.vocab_size
+    config = accelerator.unwrap_model(model).config
     totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     for batch in dataloader:
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
-        labels = batch["labels"]
-        counts = (labels[:, 1:] != -100).sum(-1)
-        nll = torch.stack([
-            loss_function(logits=logits[i : i + 1], labels=labels[i : i + 1], vocab_size=vocab_size) * counts[i]
-            for i in range(labels.shape[0])
-        ])
-        per_example = accelerator.gather_for_metrics(torch.stack([nll.double(), counts.double()], dim=-1))
-        totals += per_example.sum(0)
+        nll, _correct, scored = score_batch(model, batch, accelerator.device, config=config)
+        per_example = torch.stack([nll.double().sum(-1), scored.double().sum(-1)], dim=-1)
+        totals += accelerator.gather_for_metrics(per_example).sum(0)
     model.train()
     loss = (totals[0] / totals[1].clamp(min=1)).item()
     return {"eval/loss": loss, "eval/ppl": math.exp(min(loss, 50.0)), "eval/tokens": int(totals[1].item())}
