@@ -14,6 +14,7 @@ import torch
 from transformers import EncodecConfig, EncodecModel
 
 from whisper_gpt_hf import WhisperGPTConfig, WhisperGPTFeatureExtractor, WhisperGPTForCausalLM, WhisperGPTProcessor
+from whisper_gpt_hf.audio.codec.quantization import kmeans
 
 SR = 24000
 HOP = 320
@@ -72,13 +73,7 @@ def kmeans_codec(codebook_size: int = 64, seed: int = 0) -> EncodecModel:
     with torch.no_grad():
         emb = codec.encoder(audio)[0].T  # [frames, dim]
         g = torch.Generator().manual_seed(seed)
-        centroids = emb[torch.randperm(emb.shape[0], generator=g)[:codebook_size]].clone()
-        for _ in range(10):
-            assign = torch.cdist(emb, centroids).argmin(-1)
-            for k in range(codebook_size):
-                members = emb[assign == k]
-                if len(members):
-                    centroids[k] = members.mean(0)
+        centroids, _ = kmeans(emb, codebook_size, iters=10, generator=g)  # the codec trainer's k-means
         for layer in codec.quantizer.layers:
             layer.codebook.embed.copy_(centroids + 1e-3 * torch.randn(centroids.shape, generator=g))
             layer.codebook.inited.fill_(1)

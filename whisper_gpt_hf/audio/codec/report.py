@@ -33,15 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from whisper_gpt_hf.audio.codec.train import (
-    SAMPLING_RATE,
-    SegmentSampler,
-    encoder_outputs,
-    init_codebooks_kmeans,
-    load_clips,
-    to_float,
-    update_card_report,
-)
+from whisper_gpt_hf.audio.codec.card import update_card_report
+from whisper_gpt_hf.audio.codec.config import SAMPLING_RATE
+from whisper_gpt_hf.audio.codec.data import SegmentSampler, load_clips, to_float
+from whisper_gpt_hf.audio.codec.quantization import init_codebooks_kmeans
+from whisper_gpt_hf.audio.codec.train import encoder_outputs
 
 CATEGORIES = ("speech", "music")
 SYSTEMS = ("trained", "random_kmeans", "input")
@@ -476,39 +472,44 @@ def write_report(report: dict, output_dir: str | os.PathLike, name: str = "codec
     return paths
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# command line
+def report_to_files(codec: str, dataset: str, split: str = "test", train_split: str = "train",
+                    max_seconds: float | None = None, baseline_seconds: float = 120.0, seed: int = 0,
+                    num_threads: int | None = None, output_dir: str | os.PathLike = "docs",
+                    name: str = "codec_report", note: str | None = None, update_card: bool = False):
+    """`whisper-gpt codec-report`: `run_report`, then `write_report` (md / json / png) and, with `update_card`, the
+    table into the codec's model card; returns `(report, paths)`."""
+    report = run_report(codec, dataset, split, train_split, max_seconds, baseline_seconds, seed, num_threads)
+    paths = write_report(report, output_dir, name, note)
+    if update_card:
+        if not Path(codec, "README.md").exists():
+            raise FileNotFoundError(f"--update-card needs a local codec folder with a README.md, got {codec}")
+        update_card_report(codec, markdown_report(report, note=note))
+    return report, paths
 
 
-def add_parser(subparsers) -> None:
-    from whisper_gpt_hf.assets import CODEC_SMALL, CORPUS_SMALL
-
-    p = subparsers.add_parser("codec-report", help="codebook usage and reconstruction quality of a codec, per category",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--codec", default=str(CODEC_SMALL), help="codec folder or Hub repo id (EncodecModel)")
-    p.add_argument("--dataset", default=str(CORPUS_SMALL), help="corpus folder or Hub repo id")
-    p.add_argument("--split", default="test")
-    p.add_argument("--train-split", default="train", help="audio for the baseline's k-means codebooks")
-    p.add_argument("--output-dir", default="docs")
-    p.add_argument("--max-seconds", type=float, default=None, help="evaluate at most this much audio (split evenly)")
-    p.add_argument("--baseline-seconds", type=float, default=120.0, help="audio for the baseline's k-means")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-threads", type=int, default=None)
-    p.add_argument("--name", default="codec_report", help="file stem of the .md / .json / .png written")
-    p.add_argument("--note", default=None, help="a sentence about the data (e.g. held-out status) for md/json/card")
-    p.add_argument("--update-card", action="store_true", help="write the table into the codec's README.md")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    report = run_report(args.codec, args.dataset, args.split, args.train_split, args.max_seconds,
-                        args.baseline_seconds, args.seed, args.num_threads)
-    paths = write_report(report, args.output_dir, args.name, args.note)
-    print(markdown_table(report))
-    print(ladder_table(report))
-    print(json.dumps(paths, indent=2))
-    if args.update_card:
-        if not Path(args.codec, "README.md").exists():
-            raise FileNotFoundError(f"--update-card needs a local codec folder with a README.md, got {args.codec}")
-        update_card_report(args.codec, markdown_report(report, note=args.note))
-    return 0
+__all__ = [
+    "CATEGORIES",
+    "SYSTEMS",
+    "SYSTEM_NAMES",
+    "bandwidths",
+    "code_entropy_bits",
+    "evaluate",
+    "input_rows",
+    "ladder_is_monotone",
+    "ladder_ratios",
+    "ladder_table",
+    "lowest_bandwidth",
+    "markdown_report",
+    "markdown_table",
+    "pick_examples",
+    "plot_examples",
+    "plot_ladder",
+    "random_kmeans_codec",
+    "reconstruct",
+    "reconstruct_ladder",
+    "report_to_files",
+    "run_report",
+    "si_snr",
+    "to_json",
+    "write_report",
+]

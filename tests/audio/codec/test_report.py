@@ -11,9 +11,9 @@ import torch
 from transformers import AutoProcessor, EncodecModel
 
 import whisper_gpt_hf  # noqa: F401  (registers WhisperGPTProcessor with AutoProcessor)
-from whisper_gpt_hf.audio.codec import report as cr
 from whisper_gpt_hf.assets import CODEC_SMALL, CORPUS_SMALL, PROCESSOR_DEFAULT, require
-from whisper_gpt_hf.audio.codec.train import load_clips, to_float
+from whisper_gpt_hf.audio.codec import report as cr
+from whisper_gpt_hf.audio.codec.data import load_clips, to_float
 from whisper_gpt_hf.modeling import WhisperGPTFeatureExtractor, WhisperGPTProcessor
 
 SUBSET_SECONDS = 90.0  # reconstruction metrics on 45 s per category (half the split): fast on 2 cores
