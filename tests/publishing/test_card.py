@@ -23,7 +23,7 @@ def test_every_card_has_its_template_file():
 
 
 def test_processor_card_renders_the_committed_readme():
-    from whisper_gpt_hf.audio.codec.train import processor_card
+    from whisper_gpt_hf.audio.codec.card import processor_card
 
     assert processor_card("whisper-gpt-codec-small") == (PROCESSOR_DEFAULT / "README.md").read_text()
 
@@ -57,13 +57,13 @@ def test_dataset_card_fills_every_placeholder(tmp_path, held_out):
 
 def test_codec_card_renders_from_the_committed_training_summary():
     import json
-    import shlex
 
     from whisper_gpt_hf.assets import CODEC_SMALL
-    from whisper_gpt_hf.audio.codec.train import model_card, parse_args, report_section
+    from whisper_gpt_hf.audio.codec.arguments import parse_command_line
+    from whisper_gpt_hf.audio.codec.card import model_card, report_section
 
     meta = json.loads((CODEC_SMALL / "training_summary.json").read_text())
-    args = parse_args(shlex.split(meta["command"].replace("\\\n", " "))[2:])
+    args = parse_command_line(meta["command"])
     report = report_section((CODEC_SMALL / "README.md").read_text())
     card = model_card(meta, args, report)
     assert "{{" not in card and "template:" not in card
