@@ -102,12 +102,12 @@ class _ConvTranspose:
         if self.kernel == 2 * s and n <= _SMALL:
             # Short inputs: each input sample writes kernel outputs (one matmul), halves overlap-added in place.
             z = F.linear(x, self.matrix, self.matrix_bias).view(b, n, self.kernel, -1)  # [B, n, k, C_out]
-            out, tail = z[:, :, :s].reshape(b, n * s, -1), z[:, :, s:].reshape(b, n * s, -1)  # views when n == 1
+            out, tail = z[:, :, :s].contiguous(), z[:, :, s:]  # [B, n, s, C_out]; `out` is a view of z when n == 1
             if n > 1:
-                out[:, s:] += tail[:, : (n - 1) * s]
+                out[:, 1:] += tail[:, :-1]
             if not first:
-                out[:, :s] += state
-            return out, tail[:, (n - 1) * s :]
+                out[:, 0] += state
+            return out.view(b, n * s, -1), tail[:, -1]
         y = F.conv_transpose1d(x.transpose(1, 2), self.weight, None, stride=s).transpose(1, 2)  # [B, (n-1)s + k, C]
         if not first and self.overlap:
             y = torch.cat([y[:, : self.overlap] + state, y[:, self.overlap :]], dim=1)
@@ -173,9 +173,22 @@ class _Residual:
     def __init__(self, module, build):
         self.block = [build(layer) for layer in module.block]
         self.shortcut = build(module.shortcut)
+        # The block's last layer and the shortcut are both 1x1 convolutions in EnCodec: one matmul over the channels
+        # of [h, x] side by side gives their sum (no state, so nothing else changes).
+        last, short = self.block[-1], self.shortcut
+        self.fused = None
+        if isinstance(last, _Conv) and isinstance(short, _Conv) and last.history == 0 and short.history == 0:
+            biases = [b for b in (last.bias, short.bias) if b is not None]
+            self.fused = (torch.cat([last.matrix, short.matrix], dim=1), sum(biases) if biases else None)
 
     def __call__(self, x, state, first):
         state = state or [None] * (len(self.block) + 1)
+        if self.fused is not None:
+            h, new_state = x, []
+            for layer, s in zip(self.block[:-1], state):
+                h, s = layer(h, s, first)
+                new_state.append(s)
+            return F.linear(torch.cat([h, x], dim=-1), *self.fused), new_state + [None, None]
         h, new_state = x, []
         for layer, s in zip(self.block, state):
             h, s = layer(h, s, first)
