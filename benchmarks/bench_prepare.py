@@ -87,10 +87,14 @@ def time_phases(data) -> tuple[dict, dict]:
         setattr(data, name, wrapper)
 
     timed("decode_audio", "decode")
-    timed("encode_clips", "encode")
     timed("_prepare_examples", "examples")  # includes decode and encode: "windows" is the remainder
     timed("_write_prepared", lambda args, kwargs: "merge" if (args[3:] or kwargs.get("config")) else "write shards")
     timed("_wait_for", "wait")
+    def encoding(args, kwargs):  # + the seconds of audio this process encoded
+        phases["audio"] = phases.get("audio", 0.0) + sum(len(c) for c in args[1]) / 24000
+        return "encode"
+
+    timed("encode_clips", encoding)
     timed("_merge_shards", "merge")
     timed("load_prepared", "merge")
     original_batched = data._encode_codes_batched
@@ -105,7 +109,7 @@ def time_phases(data) -> tuple[dict, dict]:
 
 
 def phase_row(phases: dict) -> dict:
-    row = {p: phases.get(p, 0.0) for p in PHASES}
+    row = {p: phases.get(p, 0.0) for p in (*PHASES, "audio")}
     row["windows"] = phases.get("examples", 0.0) - row["decode"] - row["encode"]
     return row
 
@@ -194,9 +198,9 @@ def main() -> None:
              f"start: {load_average()}.", "",
              "| codec | audio | configuration | audio s / s | ratio vs per-clip, 1 process |", "|---|---|---|---|---|"]
     configs = (("per-clip, 1 process", 1, False), ("batched, 1 process", 1, True), ("per-clip, 2 processes", 2, False))
-    phase_lines = ["| codec | configuration | process | wall s | " + " | ".join(PHASES)
+    phase_lines = ["| codec | configuration | process | its audio s | wall s | " + " | ".join(PHASES)
                    + " | batched: clips re-encoded alone (near-tied code) |",
-                   "|---" * (len(PHASES) + 5) + "|"]
+                   "|---" * (len(PHASES) + 6) + "|"]
     for name, path in processors.items():
         data_dir = root / f"data-{list(amounts).index(name)}"
         audio = make_data(data_dir, amounts[name])
@@ -219,13 +223,16 @@ def main() -> None:
                 stats = row["batched"]
                 redo = (f"{stats['re_encoded']} / {stats['clips']} (padding "
                         f"{100 * (1 - stats['samples'] / stats['padded']):.1f} %)") if stats else "-"
-                phase_lines.append(f"| {name} | {label} | {rank} | {row['seconds']:.2f} | "
+                phase_lines.append(f"| {name} | {label} | {rank} | {row['audio']:.1f} | {row['seconds']:.2f} | "
                                    + " | ".join(f"{row[p]:.2f}" for p in PHASES) + f" | {redo} |")
     lines += ["", f"Load average at the end: {load_average()}. Every run's prepared examples were compared with the "
               "fastest per-clip 1-process run's (marked if they differ).", "",
               "Where each process's time went in the reported run (seconds; `encode` = codec + mel front end, "
               "`windows` = cutting windows and building the Arrow rows, `merge` = concatenating the shards, writing "
-              "and loading the merged folder; the rest of the wall time is the shard bookkeeping between them):", "",
+              "and loading the merged folder; the rest of the wall time is the shard bookkeeping between them). "
+              "Shards split the clips by count, so with few clips per process the audio differs between processes "
+              "(`its audio s`) and the faster one waits: that caps the 2-process ratio at 2 x min / max of the two "
+              "(at corpus scale, thousands of clips per process, the difference vanishes):", "",
               *phase_lines, "", *encoder_batch_lines(processors), ""]
     text = "\n".join(lines)
     print(text)
@@ -243,8 +250,7 @@ def encoder_batch_lines(processors: dict[str, str], clips: int = 8, seconds: flo
     torch.set_num_threads(1)
     sizes = (1, 2, 4, 8)
     lines = [f"The codec's encoder alone ({clips} clips of {seconds:g} s, 1 thread; seconds for all {clips}, fastest of "
-             "2): on this CPU a batch costs more per clip than one clip at a time, because the convolutions' "
-             "activations of a batch outgrow the caches (memory-bound), so batching cannot pay here and "
+             "2): on this CPU a batch costs more per clip than one clip at a time, so batching cannot pay here and "
              "`--batched-encoding auto` encodes clip by clip on a CPU, in batches on a GPU.", "",
              "| codec | " + " | ".join(f"batch {b}" for b in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
     for name, path in processors.items():
