@@ -3,10 +3,15 @@ the small committed codec and a codec of EnCodec-24 kHz size (transformers' defa
 parameters, random weights and random codebooks: the speed of the real model, not its codes).
 
 Every configuration runs `data.prepare_dataset(..., output_dir=...)` (what `whisper-gpt prepare` runs) in fresh
-worker processes with 1 torch thread each, on the same audiofolder of synthetic clips (2-6 s). Workers load
-everything first, meet at a file barrier, then time only the preparation (encoding, windows, shard writing, merge);
-the 2-process wall time runs from the common start to the last worker's end. The anchor of each ratio is the
-per-clip loop in 1 process, measured in the same run.
+worker processes with 1 torch thread each, on the same audiofolder of synthetic clips (2-6 s), with `prepare`'s
+default shard size. Workers load everything first, meet at a file barrier, then time only the preparation
+(decoding, encoding, windows, shard writing, waiting, merge); the 2-process wall time runs from the common start to
+the last worker's end. The workload (10 min of audio for the small codec, 4 min for the EnCodec-size one) is large
+enough that the fixed costs of a preparation (one `save_to_disk` per shard, the merge, the waits) are a few percent,
+so the rows measure throughput. Each configuration runs `--repeats` times (rounds interleaved, so a burst of load
+from other jobs hits all of them alike) and the fastest run is reported. The anchor of each ratio is the per-clip
+loop in 1 process, measured in the same run. A second table says where each process's time went; a third times the
+codec's encoder alone on 8 clips at batch sizes 1-8 (why batching does not pay on this CPU).
 
     python benchmarks/bench_prepare.py --quick
     python benchmarks/bench_prepare.py --output benchmarks/results/prepare.md
@@ -31,30 +36,90 @@ def worker(args) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from whisper_gpt_hf.data import load_audio_dataset, prepare_dataset
+    from whisper_gpt_hf import data
     from whisper_gpt_hf.modeling import WhisperGPTProcessor
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    phases, batched_stats = time_phases(data)
     processor = WhisperGPTProcessor.from_pretrained(args.processor)
-    raw = load_audio_dataset(args.data, split="train")
+    raw = data.load_audio_dataset(args.data, split="train")
     Path(args.out, f"ready-{rank}").touch()
     while not all(Path(args.out, f"ready-{r}").exists() for r in range(world)):
         time.sleep(0.01)
     start = time.time()
-    dataset, report = prepare_dataset(raw, processor, output_dir=os.path.join(args.out, "prepared"), cache_key="bench",
-                                      batched_encoding=args.batched, batch_size=8, shard_size=4, progress=False,
-                                      process_index=rank, num_processes=world)
+    phases.clear()
+    dataset, report = data.prepare_dataset(raw, processor, output_dir=os.path.join(args.out, "prepared"),
+                                           cache_key="bench", batched_encoding=args.batched, batch_size=8,
+                                           shard_size=args.shard_size, progress=False, process_index=rank,
+                                           num_processes=world)
     end = time.time()
     Path(args.out, f"time-{rank}.json").write_text(json.dumps({"start": start, "end": end, "frames": report.num_frames,
-                                                               "examples": len(dataset)}))
+                                                               "examples": len(dataset), "phases": phases,
+                                                               "batched": batched_stats}))
 
 
-def run_config(processor_dir: str, data_dir: str, processes: int, batched: bool) -> dict:
+PHASES = ("decode", "encode", "windows", "write shards", "wait", "merge")
+
+
+def time_phases(data) -> tuple[dict, dict]:
+    """Wrap the phases of `data.prepare_dataset` with timers (seconds per phase, for the where-the-time-goes table):
+    decode (`decode_audio`), encode (`encode_clips`: codec + mel front end), windows (the rest of
+    `_prepare_examples`: cutting windows, building the Arrow table), write shards (`save_to_disk` of each shard),
+    wait (for the other processes), merge (concatenating the shards, writing and loading the merged folder)."""
+    phases: dict[str, float] = {}
+    stats: dict[str, int] = {}
+    active: set[str] = set()
+
+    def timed(name, phase):
+        original = getattr(data, name)
+
+        def wrapper(*args, **kwargs):
+            key = phase(args, kwargs) if callable(phase) else phase
+            if key in active:  # e.g. load_prepared inside _merge_shards: counted once
+                return original(*args, **kwargs)
+            active.add(key)
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                active.discard(key)
+                phases[key] = phases.get(key, 0.0) + time.perf_counter() - start
+        setattr(data, name, wrapper)
+
+    timed("decode_audio", "decode")
+    timed("_prepare_examples", "examples")  # includes decode and encode: "windows" is the remainder
+    timed("_write_prepared", lambda args, kwargs: "merge" if (args[3:] or kwargs.get("config")) else "write shards")
+    timed("_wait_for", "wait")
+    def encoding(args, kwargs):  # + the seconds of audio this process encoded
+        phases["audio"] = phases.get("audio", 0.0) + sum(len(c) for c in args[1]) / 24000
+        return "encode"
+
+    timed("encode_clips", encoding)
+    timed("_merge_shards", "merge")
+    timed("load_prepared", "merge")
+    original_batched = data._encode_codes_batched
+
+    def batched(processor, clips, stats_=None):  # + the padding a batch encodes (length buckets keep it small)
+        stats["samples"] = stats.get("samples", 0) + sum(len(c) for c in clips)
+        stats["padded"] = stats.get("padded", 0) + len(clips) * max(len(c) for c in clips)
+        return original_batched(processor, clips, stats)
+
+    data._encode_codes_batched = batched
+    return phases, stats
+
+
+def phase_row(phases: dict) -> dict:
+    row = {p: phases.get(p, 0.0) for p in (*PHASES, "audio")}
+    row["windows"] = phases.get("examples", 0.0) - row["decode"] - row["encode"]
+    return row
+
+
+def run_config(processor_dir: str, data_dir: str, processes: int, batched: bool, shard_size: int) -> dict:
     out = tempfile.mkdtemp(prefix="bench-prepare-")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "WORLD_SIZE": str(processes)}
     cmd = [sys.executable, str(HERE / "bench_prepare.py"), "--worker", "--processor", processor_dir, "--data",
-           data_dir, "--out", out] + (["--batched"] if batched else [])
+           data_dir, "--out", out, "--shard-size", str(shard_size)] + (["--batched"] if batched else [])
     procs = [subprocess.Popen(cmd, env={**env, "RANK": str(r)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True) for r in range(processes)]
     for p in procs:
@@ -62,8 +127,10 @@ def run_config(processor_dir: str, data_dir: str, processes: int, batched: bool)
         if p.returncode:
             raise RuntimeError(err[-3000:])
     times = [json.loads(Path(out, f"time-{r}.json").read_text()) for r in range(processes)]
-    return {"seconds": max(t["end"] for t in times) - min(t["start"] for t in times), "frames": times[0]["frames"],
-            "examples": times[0]["examples"], "out": out}
+    start = min(t["start"] for t in times)
+    return {"seconds": max(t["end"] for t in times) - start, "frames": times[0]["frames"],
+            "examples": times[0]["examples"], "out": out, "ranks": [
+                {"seconds": t["end"] - start, **phase_row(t["phases"]), "batched": t["batched"]} for t in times]}
 
 
 def make_data(root: Path, total_seconds: float) -> float:
@@ -108,40 +175,102 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--worker", action="store_true", help=argparse_hidden()),
         p.add_argument("--processor"), p.add_argument("--data"), p.add_argument("--out"),
-        p.add_argument("--batched", action="store_true"), p.add_argument("--seconds", type=float, default=None)))
+        p.add_argument("--batched", action="store_true"),
+        p.add_argument("--seconds", type=float, default=None, help="audio for the small codec (default 600)"),
+        p.add_argument("--encodec-seconds", type=float, default=None,
+                       help="audio for the EnCodec-size codec (default 240)"),
+        p.add_argument("--shard-size", type=int, default=None, help="clips per shard (default: prepare's)")))
     if args.worker:
         return worker(args)
     import platform
 
-    from whisper_gpt_hf.data import load_prepared
+    from whisper_gpt_hf.data import DEFAULT_SHARD_SIZE, load_prepared
 
-    seconds = args.seconds or (40.0 if args.quick else 120.0)
+    shard_size = args.shard_size or DEFAULT_SHARD_SIZE
+    repeats = args.repeats or (1 if args.quick else 2)
+    amounts = {"small (committed)": args.seconds or (60.0 if args.quick else 600.0),
+               "EnCodec-24kHz-size (random)": args.encodec_seconds or (30.0 if args.quick else 240.0)}
     root = Path(tempfile.mkdtemp(prefix="bench-prepare-data-"))
-    audio = make_data(root / "data", seconds)
     processors = make_processors(root)
     lines = [f"# Preparation speed ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)", "",
-             f"{audio:.1f} s of audio ({len(list((root / 'data' / 'train').iterdir()))} clips of 2-6 s); 1 torch thread "
-             f"per process; load average at start: {load_average()}.", "",
-             "| codec | configuration | audio s / s | ratio vs per-clip, 1 process |", "|---|---|---|---|"]
+             f"1 torch thread per process; clips of 2-6 s; shard size {shard_size} clips (`prepare`'s default: "
+             f"{DEFAULT_SHARD_SIZE}); batch size 8; fastest of {repeats} run(s), rounds interleaved; load average at "
+             f"start: {load_average()}.", "",
+             "| codec | audio | configuration | audio s / s | ratio vs per-clip, 1 process |", "|---|---|---|---|---|"]
+    configs = (("per-clip, 1 process", 1, False), ("batched, 1 process", 1, True), ("per-clip, 2 processes", 2, False))
+    phase_lines = ["| codec | configuration | process | its audio s | wall s | " + " | ".join(PHASES)
+                   + " | batched: clips re-encoded alone (near-tied code) |",
+                   "|---" * (len(PHASES) + 6) + "|"]
     for name, path in processors.items():
-        results = {}
-        for label, processes, batched in (("per-clip, 1 process", 1, False), ("batched, 1 process", 1, True),
-                                          ("per-clip, 2 processes", 2, False)):
-            results[label] = run_config(path, str(root / "data"), processes, batched)
+        data_dir = root / f"data-{list(amounts).index(name)}"
+        audio = make_data(data_dir, amounts[name])
+        clips = len(list((data_dir / "train").iterdir()))
+        runs = {label: [] for label, _, _ in configs}
+        for _ in range(repeats):
+            for label, processes, batched in configs:
+                runs[label].append(run_config(path, str(data_dir), processes, batched, shard_size))
+                print(f"{name} {label}: {audio / runs[label][-1]['seconds']:.1f} audio s/s", flush=True)
+        results = {label: min(r, key=lambda x: x["seconds"]) for label, r in runs.items()}
         reference = load_prepared(Path(results["per-clip, 1 process"]["out"]) / "prepared")[0].to_list()
+        base = audio / results["per-clip, 1 process"]["seconds"]
         for label, r in results.items():
-            same = load_prepared(Path(r["out"]) / "prepared")[0].to_list() == reference
+            same = all(load_prepared(Path(x["out"]) / "prepared")[0].to_list() == reference for x in runs[label])
             speed = audio / r["seconds"]
-            base = audio / results["per-clip, 1 process"]["seconds"]
-            lines.append(f"| {name} | {label}{'' if same else ' (EXAMPLES DIFFER)'} | {speed:.1f} | "
-                         f"{speed / base:.2f}x |")
+            lines.append(f"| {name} | {audio:.0f} s ({clips} clips) | {label}{'' if same else ' (EXAMPLES DIFFER)'} | "
+                         f"{speed:.1f} | {speed / base:.2f}x |")
             print(lines[-1], flush=True)
-    lines += ["", f"Load average at the end: {load_average()}. Every configuration's prepared examples were compared "
-              "with the per-clip 1-process ones (marked if they differ)."]
+            for rank, row in enumerate(r["ranks"]):
+                stats = row["batched"]
+                redo = (f"{stats['re_encoded']} / {stats['clips']} (padding "
+                        f"{100 * (1 - stats['samples'] / stats['padded']):.1f} %)") if stats else "-"
+                phase_lines.append(f"| {name} | {label} | {rank} | {row['audio']:.1f} | {row['seconds']:.2f} | "
+                                   + " | ".join(f"{row[p]:.2f}" for p in PHASES) + f" | {redo} |")
+    lines += ["", f"Load average at the end: {load_average()}. Every run's prepared examples were compared with the "
+              "fastest per-clip 1-process run's (marked if they differ).", "",
+              "Where each process's time went in the reported run (seconds; `encode` = codec + mel front end, "
+              "`windows` = cutting windows and building the Arrow rows, `merge` = concatenating the shards, writing "
+              "and loading the merged folder; the rest of the wall time is the shard bookkeeping between them). "
+              "Shards split the clips by count, so with few clips per process the audio differs between processes "
+              "(`its audio s`) and the faster one waits: that caps the 2-process ratio at 2 x min / max of the two "
+              "(at corpus scale, thousands of clips per process, the difference vanishes):", "",
+              *phase_lines, "", *encoder_batch_lines(processors), ""]
     text = "\n".join(lines)
     print(text)
     if args.output:
-        args.output.write_text(text + "\n")
+        args.output.write_text(text)
+
+
+def encoder_batch_lines(processors: dict[str, str], clips: int = 8, seconds: float = 4.0) -> list[str]:
+    """The codec's encoder alone, 1 thread: the same 8 clips of 4 s in batches of 1, 2, 4 and 8 (fastest of 2)."""
+    import numpy as np
+    import torch
+
+    from whisper_gpt_hf.modeling import WhisperGPTProcessor
+
+    torch.set_num_threads(1)
+    sizes = (1, 2, 4, 8)
+    lines = [f"The codec's encoder alone ({clips} clips of {seconds:g} s, 1 thread; seconds for all {clips}, fastest of "
+             "2): on this CPU a batch costs more per clip than one clip at a time, so batching cannot pay here and "
+             "`--batched-encoding auto` encodes clip by clip on a CPU, in batches on a GPU.", "",
+             "| codec | " + " | ".join(f"batch {b}" for b in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    for name, path in processors.items():
+        codec = WhisperGPTProcessor.from_pretrained(path).audio_tokenizer
+        noise = np.random.default_rng(0).standard_normal((clips, 1, int(seconds * 24000)), dtype=np.float32)
+        x = torch.from_numpy(0.1 * noise)
+        cells = []
+        with torch.no_grad():
+            for b in sizes:
+                codec.encoder(x[:b])  # warm-up
+                best = float("inf")
+                for _ in range(2):
+                    start = time.perf_counter()
+                    for i in range(0, clips, b):
+                        codec.encoder(x[i:i + b])
+                    best = min(best, time.perf_counter() - start)
+                cells.append(best)
+        lines.append(f"| {name} | " + " | ".join(f"{c:.3f} ({c / cells[0]:.2f}x)" for c in cells) + " |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def argparse_hidden():

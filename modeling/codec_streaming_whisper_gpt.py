@@ -50,30 +50,29 @@ class _Conv:
             raise CodecNotStreamableError("the codec decoder has a strided Conv1d.")
         self.module = module
         self.weight, self.bias = _plain_weight(conv), conv.bias.detach().clone() if conv.bias is not None else None
-        self.matrix = self.weight.flatten(1).T.contiguous()  # [C_in * k, C_out] for the matmul form
+        # [C_out, C_in * k], inputs ordered channel-major, tap-minor: the order of `unfold` windows (see __call__).
+        self.matrix = self.weight.flatten(1).contiguous()
         self.dilation = conv.dilation[0]
         self.history = (conv.kernel_size[0] - 1) * self.dilation
         self.pad_mode = module.pad_mode
 
     def __call__(self, x, state, first):
         p = self.history
-        if p == 0 and x.shape[-1] <= _SMALL:  # a 1x1 convolution (half of the decoder's): one matmul, no state
-            y = torch.matmul(self.matrix.T, x)
-            return (y if self.bias is None else y + self.bias[:, None]), None
-        if first:
-            x = self.module._pad1d(x, (p, 0), mode=self.pad_mode)  # exactly EncodecConv1d's causal padding
+        if p == 0 and x.shape[1] <= _SMALL:  # a 1x1 convolution (half of the decoder's): one matmul, no state
+            return F.linear(x, self.matrix, self.bias), None
+        if first:  # exactly EncodecConv1d's causal padding (it pads the time axis of [B, C, T])
+            x = self.module._pad1d(x.transpose(1, 2), (p, 0), mode=self.pad_mode).transpose(1, 2)
         elif p:
-            x = torch.cat([state, x], dim=-1)
-        new_state = x[..., x.shape[-1] - p :] if p else None  # a 1x1 convolution keeps no state
-        if x.shape[-1] - p > _SMALL:
-            return F.conv1d(x, self.weight, self.bias, dilation=self.dilation), new_state
+            x = torch.cat([state, x], dim=1)
+        new_state = x[:, x.shape[1] - p :] if p else None  # a 1x1 convolution keeps no state
+        if x.shape[1] - p > _SMALL:
+            y = F.conv1d(x.transpose(1, 2), self.weight, self.bias, dilation=self.dilation)
+            return y.transpose(1, 2), new_state
         # Short inputs (a step): one matmul over unfolded windows beats the conv kernels' fixed cost on CPU.
-        k, d = self.weight.shape[-1], self.dilation
-        windows = x.unfold(-1, (k - 1) * d + 1, 1)[..., ::d]  # [B, C_in, L, k]
-        y = windows.permute(0, 2, 1, 3).flatten(2) @ self.matrix  # [B, L, C_out]
-        if self.bias is not None:
-            y = y + self.bias
-        return y.transpose(1, 2), new_state
+        windows = x.unfold(1, p + 1, 1)  # [B, L, C_in, p + 1]
+        if self.dilation > 1:
+            windows = windows[..., :: self.dilation]  # [B, L, C_in, k]
+        return F.linear(windows.flatten(2), self.matrix, self.bias), new_state
 
 
 class _ConvTranspose:
@@ -86,62 +85,77 @@ class _ConvTranspose:
             raise CodecNotStreamableError("the codec normalises over time (norm_type='time_group_norm').")
         conv = module.conv
         self.weight, self.bias = _plain_weight(conv), conv.bias.detach().clone() if conv.bias is not None else None
-        self.matrix = self.weight.flatten(1)  # [C_in, C_out * k]
         self.stride, self.kernel = conv.stride[0], conv.kernel_size[0]
         self.overlap = self.kernel - self.stride
+        c_in, c_out, k = self.weight.shape
+        # The matmul form: [k * C_out, C_in], output columns tap-major, so that one input sample's k output samples
+        # are k rows of [k, C_out]. The bias sits on the first `stride` taps only (every output sample is the first
+        # half of one input's taps plus the second half of the previous input's): one add per sample, in the matmul.
+        self.matrix = self.weight.permute(2, 1, 0).reshape(k * c_out, c_in).contiguous()
+        self.matrix_bias = None
+        if self.bias is not None:
+            self.matrix_bias = torch.cat([self.bias.repeat(self.stride), self.bias.new_zeros((k - self.stride) * c_out)])
 
     def __call__(self, x, state, first):
-        if self.kernel == 2 * self.stride and x.shape[-1] <= _SMALL:
+        b, n, _ = x.shape
+        s = self.stride
+        if self.kernel == 2 * s and n <= _SMALL:
             # Short inputs: each input sample writes kernel outputs (one matmul), halves overlap-added in place.
-            b, _, n = x.shape
-            z = (x.transpose(1, 2) @ self.matrix).view(b, n, -1, self.kernel)  # [B, n, C_out, k]
-            z = z.permute(0, 2, 1, 3)  # [B, C_out, n, k]
-            head, tail = z[..., : self.stride].flatten(2), z[..., self.stride :].flatten(2)  # [B, C_out, n * s]
-            y = torch.cat([head, tail[..., -self.stride :]], dim=-1)
-            y[..., self.stride : n * self.stride] += tail[..., : (n - 1) * self.stride]
-        else:
-            y = F.conv_transpose1d(x, self.weight, None, stride=self.stride)  # [B, C, (n - 1) * s + k]
+            z = F.linear(x, self.matrix, self.matrix_bias).view(b, n, self.kernel, -1)  # [B, n, k, C_out]
+            out, tail = z[:, :, :s].contiguous(), z[:, :, s:]  # [B, n, s, C_out]; `out` is a view of z when n == 1
+            if n > 1:
+                out[:, 1:] += tail[:, :-1]
+            if not first:
+                out[:, 0] += state
+            return out.view(b, n * s, -1), tail[:, -1]
+        y = F.conv_transpose1d(x.transpose(1, 2), self.weight, None, stride=s).transpose(1, 2)  # [B, (n-1)s + k, C]
         if not first and self.overlap:
-            y = torch.cat([y[..., : self.overlap] + state, y[..., self.overlap :]], dim=-1)
-        complete = x.shape[-1] * self.stride
-        out, new_state = y[..., :complete], y[..., complete:]
+            y = torch.cat([y[:, : self.overlap] + state, y[:, self.overlap :]], dim=1)
+        complete = n * s
+        out, new_state = y[:, :complete], y[:, complete:]
         if self.bias is not None:
-            out = out + self.bias[None, :, None]
+            out = out + self.bias
         return out, new_state
 
 
 class _LSTM:
     def __init__(self, module):
         self.lstm = module.lstm
+        hidden = self.lstm.hidden_size
+        # One matmul per cell step: [W_ih | W_hh] on [x_t, h], gate rows reordered from PyTorch's (i, f, g, o) to
+        # (i, f, o, g), so that one sigmoid covers the three gates and one tanh the candidate.
+        order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden), torch.arange(2 * hidden, 3 * hidden)])
         self.cells = [
             (
-                getattr(self.lstm, f"weight_ih_l{i}").detach().T.contiguous(),
-                getattr(self.lstm, f"weight_hh_l{i}").detach().T.contiguous(),
-                (getattr(self.lstm, f"bias_ih_l{i}") + getattr(self.lstm, f"bias_hh_l{i}")).detach(),
+                torch.cat(
+                    [getattr(self.lstm, f"weight_ih_l{i}"), getattr(self.lstm, f"weight_hh_l{i}")], dim=1
+                ).detach()[order].contiguous(),
+                (getattr(self.lstm, f"bias_ih_l{i}") + getattr(self.lstm, f"bias_hh_l{i}")).detach()[order],
             )
             for i in range(self.lstm.num_layers)
         ]
 
     def __call__(self, x, state, first):
-        seq = x.permute(2, 0, 1)  # [T, B, C]
+        seq = x.transpose(0, 1)  # [T, B, C]
         if first or seq.shape[0] > 4:
             out, new_state = self.lstm(seq, None if first else state)
-            return (out + seq).permute(1, 2, 0), new_state
+            return (out + seq).transpose(0, 1), new_state
         # A few steps: the cell equations by hand (the fused CPU LSTM kernel costs ~2 ms per call at any length).
         h_all, c_all = state
+        hidden = self.lstm.hidden_size
         hs, cs, layer_in = [], [], seq
-        for i, (w_ih, w_hh, bias) in enumerate(self.cells):
+        for i, (weight, bias) in enumerate(self.cells):
             h, c, outs = h_all[i], c_all[i], []
-            projected = torch.addmm(bias, layer_in.flatten(0, 1), w_ih).view(*layer_in.shape[:2], -1)
             for t in range(layer_in.shape[0]):
-                i_g, f_g, g_g, o_g = torch.addmm(projected[t], h, w_hh).chunk(4, dim=-1)
-                c = torch.sigmoid(f_g) * c + torch.sigmoid(i_g) * torch.tanh(g_g)
-                h = torch.sigmoid(o_g) * torch.tanh(c)
+                gates = F.linear(torch.cat([layer_in[t], h], dim=-1), weight, bias)
+                i_g, f_g, o_g = torch.sigmoid(gates[:, : 3 * hidden]).chunk(3, dim=-1)
+                c = torch.addcmul(f_g * c, i_g, torch.tanh(gates[:, 3 * hidden :]))
+                h = o_g * torch.tanh(c)
                 outs.append(h)
             layer_in = torch.stack(outs)
             hs.append(h)
             cs.append(c)
-        return (layer_in + seq).permute(1, 2, 0), (torch.stack(hs), torch.stack(cs))
+        return (layer_in + seq).transpose(0, 1), (torch.stack(hs), torch.stack(cs))
 
 
 class _Stateless:
@@ -159,9 +173,22 @@ class _Residual:
     def __init__(self, module, build):
         self.block = [build(layer) for layer in module.block]
         self.shortcut = build(module.shortcut)
+        # The block's last layer and the shortcut are both 1x1 convolutions in EnCodec: one matmul over the channels
+        # of [h, x] side by side gives their sum (no state, so nothing else changes).
+        last, short = self.block[-1], self.shortcut
+        self.fused = None
+        if isinstance(last, _Conv) and isinstance(short, _Conv) and last.history == 0 and short.history == 0:
+            biases = [b for b in (last.bias, short.bias) if b is not None]
+            self.fused = (torch.cat([last.matrix, short.matrix], dim=1), sum(biases) if biases else None)
 
     def __call__(self, x, state, first):
         state = state or [None] * (len(self.block) + 1)
+        if self.fused is not None:
+            h, new_state = x, []
+            for layer, s in zip(self.block[:-1], state):
+                h, s = layer(h, s, first)
+                new_state.append(s)
+            return F.linear(torch.cat([h, x], dim=-1), *self.fused), new_state + [None, None]
         h, new_state = x, []
         for layer, s in zip(self.block, state):
             h, s = layer(h, s, first)
@@ -254,13 +281,14 @@ class WhisperGPTStreamingCodecDecoder:
                 f"The first chunk of a stream needs at least {self.min_first_frames} frames with this codec "
                 "(reflect padding at the clip start reads ahead); buffer more frames first."
             )
-        x = self.embed(codes).to(self.layers[0].weight.dtype)
+        # The layers work time-major, [B, T, C]: a step's few samples then need no transposes between matmuls.
+        x = self.embed(codes).transpose(1, 2).to(self.layers[0].weight.dtype)
         state = state or [None] * len(self.layers)
         new_state = []
         for layer, s in zip(self.layers, state):
             x, s = layer(x, s, first)
             new_state.append(s)
-        return x[:, 0].float(), new_state
+        return x[..., 0].float(), new_state
 
 
 def select_state(state, index: torch.Tensor):

@@ -96,6 +96,7 @@ def causal_log_mel_spectrogram(
     hop_length: int,
     num_frames: int | None = None,
     log_floor: float = 1e-10,
+    last_frames: int | None = None,
 ) -> torch.Tensor:
     """
     The one mel front end of the package (feature extractor, generation feedback and data preparation all call it).
@@ -112,9 +113,11 @@ def causal_log_mel_spectrogram(
         num_frames: frames to return; defaults to `ceil(samples / hop)` (the codec's frame count). Samples past
             `num_frames * hop` are ignored, missing ones are zeros (as EnCodec pads).
         log_floor: power floor before the log.
+        last_frames: compute only the last `last_frames` of the `num_frames` frames (generation feeds one new frame
+            per step); the same values as `[:, -last_frames:]` of the full output.
 
     Returns:
-        `[batch, num_frames, n_mels]` float32, `(log10(mel power) + 4) / 4`: a fixed affine map, never a statistic of
+        `[batch, num_frames, n_mels]` (`[batch, last_frames, n_mels]` with `last_frames`) float32, `(log10(mel power) + 4) / 4`: a fixed affine map, never a statistic of
         the clip (a clip-wide max, as Whisper uses, would leak the future).
     """
     if waveform.ndim != 2:
@@ -122,12 +125,16 @@ def causal_log_mel_spectrogram(
     n_fft = window.shape[0]
     if num_frames is None:
         num_frames = num_codec_frames(waveform.shape[-1], hop_length)
+    if last_frames is not None and not 1 <= last_frames <= num_frames:
+        raise ValueError(f"last_frames must be between 1 and num_frames ({num_frames}), got {last_frames}.")
     waveform = waveform.to(torch.float32)
     # Left history of n_fft - hop zeros, right padding up to the codec's frame grid.
     total = num_frames * hop_length
     if waveform.shape[-1] >= total:
         waveform = waveform[:, :total]
     padded = torch.nn.functional.pad(waveform, (n_fft - hop_length, total - waveform.shape[-1]))
+    if last_frames is not None:  # frame t's window is padded[t * hop : t * hop + n_fft]
+        padded = padded[:, (num_frames - last_frames) * hop_length :]
     stft = torch.stft(
         padded, n_fft=n_fft, hop_length=hop_length, window=window.to(padded), center=False, return_complex=True
     )  # [B, n_fft//2+1, num_frames]
@@ -221,16 +228,25 @@ class WhisperGPTFeatureExtractor(SequenceFeatureExtractor):
             )
         return self._torch_cache[key]
 
-    def extract(self, waveform: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
-        """Tensor in, tensor out (`[B, samples]` -> `[B, frames, n_mels]`), on the waveform's device; no checks."""
+    def extract(
+        self, waveform: torch.Tensor, num_frames: int | None = None, last_frames: int | None = None
+    ) -> torch.Tensor:
+        """Tensor in, tensor out (`[B, samples]` -> `[B, frames, n_mels]`), on the waveform's device; no checks.
+        `last_frames`: only the last frames (see [`causal_log_mel_spectrogram`])."""
         mel_filters, window = self._filters(waveform.device)
         if waveform.device.type == "cpu" and waveform.shape[0] > 1:
             # On CPU one clip at a time is 2-3x faster than the whole batch (the batched complex STFT does not fit
             # in cache; benchmarks/bench_features.py), and gives each clip exactly what it gives alone.
             return torch.cat(
-                [causal_log_mel_spectrogram(w[None], mel_filters, window, self.hop_length, num_frames) for w in waveform]
+                [
+                    causal_log_mel_spectrogram(w[None], mel_filters, window, self.hop_length, num_frames,
+                                               last_frames=last_frames)
+                    for w in waveform
+                ]
             )
-        return causal_log_mel_spectrogram(waveform, mel_filters, window, self.hop_length, num_frames=num_frames)
+        return causal_log_mel_spectrogram(
+            waveform, mel_filters, window, self.hop_length, num_frames=num_frames, last_frames=last_frames
+        )
 
     def num_frames(self, num_samples: int) -> int:
         return num_codec_frames(num_samples, self.hop_length)

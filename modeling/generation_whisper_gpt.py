@@ -86,8 +86,7 @@ class WhisperGPTSpectrogramFeedback:
 
     def _slices(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
         """Slices of the last `frames` frames of `audio`, which starts `history_frames` frames before them."""
-        out = self.feature_extractor.extract(audio, num_frames=frames + self.history_frames)
-        return out[:, self.history_frames :]
+        return self.feature_extractor.extract(audio, num_frames=frames + self.history_frames, last_frames=frames)
 
     # ------------------------------------------------------------------ stream bookkeeping
     def _continues(self, codes: torch.LongTensor) -> bool:

@@ -155,6 +155,40 @@ def test_two_processes_prepare_the_examples_of_one(folder, processor, reference,
         "dataset", "preparation_report.json", "prepare_config.json"]  # the shards are merged and removed
 
 
+@pytest.mark.parametrize("rows, processes, shard_size", [(9, 2, 2), (600, 2, 256), (1000, 3, 256), (9, 1, 2),
+                                                         (600, 1, 256), (0, 2, 4)])
+def test_every_process_gets_as_many_clips(rows, processes, shard_size):
+    """Shards come in a multiple of the processes, so none works through a last round alone: 600 clips in shards of
+    256 on 2 processes used to be 3 shards (512 clips for one process, 88 for the other: 1.2x at best); one process
+    keeps ceil(rows / shard_size) shards, the layout a single-process rerun reuses."""
+    count = data_module._num_index_shards(rows, processes, shard_size)
+    assert count % processes == 0
+    bounds = [data_module._shard_bounds(rows, count, s) for s in range(count)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == rows and all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(end - start <= shard_size for start, end in bounds)
+    per_process = [sum(end - start for start, end in bounds[r::processes]) for r in range(processes)]
+    assert max(per_process) - min(per_process) <= 1
+    if processes == 1:
+        assert count == max(1, -(-rows // shard_size))
+
+
+def test_waiting_for_another_process_ends_soon_after_its_file_appears(tmp_path):
+    """The file-system wait polls every 5 ms at first, backing off to 0.2 s: a 2-process preparation used to lose up
+    to 1 s in each of its two waits (a fixed 1 s poll), which on a short run made 2 processes slower than 1."""
+    flag, touched = tmp_path / "shard-done", {}
+
+    def finish():
+        flag.touch()
+        touched["at"] = time.monotonic()
+
+    timer = threading.Timer(0.3, finish)
+    timer.start()
+    data_module._wait_for(flag.exists, "the test's flag")
+    returned = time.monotonic()
+    timer.join()
+    assert flag.exists() and returned - touched["at"] < 0.5  # a 1 s poll returns ~0.7 s after the touch
+
+
 def test_two_independent_runs_preparing_the_same_data_at_once_both_finish(folder, processor, reference, tmp_path,
                                                                           monkeypatch):
     """Two single-process runs on one dataset and cache (a hybrid and a gpt-s run started together): the one that

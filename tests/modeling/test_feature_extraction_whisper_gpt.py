@@ -41,6 +41,19 @@ def test_no_future_leak(fe):
         assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])  # and the change is visible right after
 
 
+@pytest.mark.parametrize("num_frames, last", [(4, 1), (4, 4), (9, 3), (40, 2)])
+def test_last_frames_equal_the_tail_of_all_frames(fe, num_frames, last):
+    # Generation computes only the new frames' slices (last_frames): the same values as the full front end's tail.
+    audio = torch.stack([torch.from_numpy(test_audio(0.2, 3)), torch.from_numpy(test_audio(0.2, 4))])
+    audio = audio[:, : num_frames * HOP - 17]  # a partial last frame: zero-padded as in the full front end
+    full = fe.extract(audio, num_frames=num_frames)
+    tail = fe.extract(audio, num_frames=num_frames, last_frames=last)
+    assert tail.shape == (2, last, 64)
+    torch.testing.assert_close(tail, full[:, -last:], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="last_frames must be between 1 and num_frames"):
+        fe.extract(audio, num_frames=num_frames, last_frames=num_frames + 1)
+
+
 def test_batch_gives_each_clip_what_it_gives_alone(fe):
     clips = [test_audio(1.0, 0), test_audio(0.37, 1), test_audio(0.011, 2)]
     batch = fe(clips, sampling_rate=SR, return_tensors="pt")

@@ -105,7 +105,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--window-frames", type=int, default=256, help="frames per example (75 frames = 1 s)")
     p.add_argument("--min-frames", type=int, default=16, help="shortest clip / trailing window kept")
     p.add_argument("--batch-size", type=int, default=8, help="clips encoded together (length-bucketed)")
-    p.add_argument("--shard-size", type=int, default=256, help="clips per shard (the unit a rerun reuses)")
+    p.add_argument("--shard-size", type=int, default=256, help="clips per shard at most (the unit a rerun reuses; "
+                                                               "the shards come in a multiple of the processes)")
     p.add_argument("--feature-dtype", choices=["float16", "float32"], default="float16",
                    help="storage of the mel slices (float16: half the bytes, relative error <= 2^-11)")
     p.add_argument("--features-from", choices=["audio", "reconstruction"], default="audio",
