@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from whisper_gpt_hf.audio_io import save_audio
-from whisper_gpt_hf.codec_training import load_clips, to_float
+from whisper_gpt_hf.audio.io import save_audio
+from whisper_gpt_hf.audio.codec.data import load_clips, to_float
 from whisper_gpt_hf.loading import load_model_and_processor
 from whisper_gpt_hf.modeling import WhisperGPTSpectrogramFeedback
 

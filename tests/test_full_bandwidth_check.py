@@ -106,7 +106,7 @@ def test_run_check_end_to_end(fbc, processor, tmp_path):
         f"fb@{top}", "fb@1", "k1@1", "repeat@1", f"repeat@{top}"}
     assert report["scored_frames"]["all"] == 4 * 39 and report["clips"] == 4
     # The ceiling row is the pooled per-clip score, recomputed here from the same clips.
-    from whisper_gpt_hf.codec_training import load_clips, to_float
+    from whisper_gpt_hf.audio.codec.data import load_clips, to_float
 
     sums = [0.0, 0]
     for clip in load_clips(str(dataset), "test"):
