@@ -1,12 +1,12 @@
 """The ``whisper-gpt`` command line (also ``python -m whisper_gpt_hf.cli``).
 
-Each verb lives in its own thin module here (`cli/train.py` for `whisper-gpt train`, ...; the work itself is library
-code in the other sub-packages, which never import this one) and contributes ``add_parser(subparsers)``, which registers the verb's flags
-and sets ``func`` to a callable taking the parsed ``argparse.Namespace``. ``VERBS`` below names each verb's module
-and one-line help, so ``whisper-gpt --help`` imports no verb module and ``whisper-gpt VERB ...`` imports only that
-verb's; verb modules keep their module-level imports light (the stack is imported inside ``func``). When the process
-is the ``whisper-gpt`` console script, ``import whisper_gpt_hf`` itself defers the model classes until the arguments
-are parsed (``whisper_gpt_hf/__init__.py``).
+Each verb lives in its own thin module here (`cli/train.py` for `whisper-gpt train`, ...): it registers the verb's
+flags with ``add_parser(subparsers)`` and sets ``func`` to a callable taking the parsed ``argparse.Namespace``; the
+work itself is library code in the other sub-packages, which never import this one. ``VERBS`` below names each
+verb's module and one-line help, so ``whisper-gpt --help`` imports no verb module and ``whisper-gpt VERB ...`` imports
+only that verb's (and the library it calls). When the process is the ``whisper-gpt`` console script,
+``import whisper_gpt_hf`` itself defers the model classes until the arguments are parsed
+(``whisper_gpt_hf/__init__.py``).
 
 On the command line an error prints one ``error: ...`` line and exits 1 (2 for a usage error) instead of a
 traceback; ``--debug`` or ``WHISPER_GPT_DEBUG=1`` shows the traceback. ``main(argv)`` called from Python raises.

@@ -10,7 +10,13 @@ import sys
 import torch
 
 from whisper_gpt_hf.evaluation import scoring
-from whisper_gpt_hf.evaluation.scoring import check_same_positions, evaluate_model, plot_position_nll, results_table
+from whisper_gpt_hf.evaluation.scoring import (
+    check_same_positions,
+    evaluate_model,
+    plot_position_nll,
+    prepare_for_scoring,
+    results_table,
+)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -38,15 +44,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
     elif not args.dataset:
         raise ValueError("Pass --dataset (audio to prepare) or --prepared (a `whisper-gpt prepare` folder).")
     else:
-        raw = data.load_audio_dataset(args.dataset, split=args.split, audio_column=args.audio_column,
-                                      config_name=args.dataset_config)
-        prepared, report = data.prepare_dataset(
-            raw, processor, audio_column=args.audio_column, window_frames=window,
-            min_frames=min(args.min_frames, window), category_column=args.category_column,
-            desc=f"prepare {args.split}", progress=not args.json, features_from=args.features_from,
+        prepared, report = prepare_for_scoring(
+            processor, args.dataset, args.split, window_frames=window, min_frames=args.min_frames,
+            max_windows=args.max_windows, dataset_config=args.dataset_config, audio_column=args.audio_column,
+            category_column=args.category_column, features_from=args.features_from, progress=not args.json,
             num_codebooks=max(getattr(m.config, "num_codebooks", 1) for _, m in models),
         )
-    if args.max_windows is not None:
+    if args.prepared and args.max_windows is not None:
         prepared = prepared.select(range(min(args.max_windows, len(prepared))))
     print(report.summary(), file=sys.stderr)
 

@@ -15,6 +15,7 @@ from .scoring import (
     evaluate_model,
     format_params,
     plot_position_nll,
+    prepare_for_scoring,
     results_table,
     score_batch,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "evaluate_model",
     "format_params",
     "plot_position_nll",
+    "prepare_for_scoring",
     "results_table",
     "score_batch",
 ]

@@ -253,6 +253,30 @@ def evaluate_model(
     )
 
 
+def prepare_for_scoring(processor, dataset: str, split: str = "test", window_frames: int = 256,
+                        min_frames: int = 16, max_windows: int | None = None, num_codebooks: int = 1,
+                        dataset_config: str | None = None, audio_column: str = "audio",
+                        category_column: str = "category", features_from: str = "audio", progress: bool = False,
+                        **load_kwargs):
+    """`(prepared windows, PreparationReport)` of `dataset[split]` for scoring: the one preparation behind
+    `whisper-gpt evaluate` and the model card's numbers. `window_frames` should already be capped by the models'
+    context; `max_windows` keeps the first N windows; `load_kwargs` go to `datasets.load_dataset`."""
+    from whisper_gpt_hf import data
+
+    if max_windows is not None and max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1, got {max_windows}; pass None to score every window.")
+    raw = data.load_audio_dataset(dataset, split=split, audio_column=audio_column, config_name=dataset_config,
+                                  **load_kwargs)
+    prepared, report = data.prepare_dataset(
+        raw, processor, audio_column=audio_column, window_frames=window_frames,
+        min_frames=min(min_frames, window_frames), category_column=category_column, desc=f"prepare {split}",
+        progress=progress, features_from=features_from, num_codebooks=num_codebooks,
+    )
+    if max_windows is not None:
+        prepared = prepared.select(range(min(max_windows, len(prepared))))
+    return prepared, report
+
+
 def check_same_positions(results: Sequence[EvalResult]) -> None:
     """Raise if the results were not scored on the same codes (the fair-baseline invariant): same total, same count
     per category and per position."""
@@ -342,6 +366,7 @@ __all__ = [
     "check_same_positions",
     "evaluate_model",
     "plot_position_nll",
+    "prepare_for_scoring",
     "results_table",
     "score_batch",
 ]

@@ -37,6 +37,7 @@ from whisper_gpt_hf.evaluation import (
     EvalResult,
     evaluate_model,
     format_params,
+    prepare_for_scoring,
     results_table,
 )
 from whisper_gpt_hf.modeling import WhisperGPTForCausalLM, WhisperGPTProcessor
@@ -153,17 +154,12 @@ def evaluate_for_card(
 ) -> CardEvaluation:
     """Score `model` on `dataset[split]` with the evaluation module (the same code as `whisper-gpt evaluate`).
     `load_kwargs` go to `datasets.load_dataset` (e.g. `revision`, `cache_dir`)."""
-    from whisper_gpt_hf import data
-
     window = min(window_frames, model.config.max_position_embeddings)
-    raw = data.load_audio_dataset(dataset, split=split, audio_column=audio_column, config_name=dataset_config,
-                                  **load_kwargs)
-    prepared, _report = data.prepare_dataset(
-        raw, processor, audio_column=audio_column, window_frames=window, category_column=category_column,
-        desc=f"prepare {split}", progress=progress,
+    prepared, _report = prepare_for_scoring(
+        processor, dataset, split, window_frames=window, max_windows=max_windows or None,
+        dataset_config=dataset_config, audio_column=audio_column, category_column=category_column,
+        progress=progress, **load_kwargs,
     )
-    if max_windows:
-        prepared = prepared.select(range(min(max_windows, len(prepared))))
     result = evaluate_model(
         model, prepared, batch_size=batch_size, category_column=category_column, name=name, progress=progress
     )
