@@ -307,7 +307,7 @@ def train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: f
 
 
 @torch.no_grad()
-def evaluate(model, dataloader, accelerator) -> dict[str, float]:
+def evaluate_loss(model, dataloader, accelerator) -> dict[str, float]:
     """Mean next-code NLL (nats per predicted coarse code) over the eval split, scored by the evaluation module's
     `score_batch` (the code `whisper-gpt evaluate` reports with), as a sum over codes divided by their count;
     duplicates that even out the last batch across processes are dropped."""
@@ -552,7 +552,7 @@ def _train(model_args: ModelArguments, data_args: DataArguments, args: WhisperGP
                         metrics["train/lr"], metrics["train/tokens_per_s"])
             losses, tokens, started = [], 0, time.time()
         if eval_dl is not None and ((args.eval_every and step % args.eval_every == 0) or step == args.max_steps):
-            eval_metrics = evaluate(model, eval_dl, accelerator)
+            eval_metrics = evaluate_loss(model, eval_dl, accelerator)
             log_metrics(accelerator, args.output_dir, step, eval_metrics)
             logger.info("step %d | eval loss %.4f | ppl %.2f", step, eval_metrics["eval/loss"],
                         eval_metrics["eval/ppl"])
@@ -588,7 +588,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "check_output_dir",
-    "evaluate",
+    "evaluate_loss",
     "load_data",
     "load_processor",
     "parameter_checksum",

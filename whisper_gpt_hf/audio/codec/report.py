@@ -101,7 +101,7 @@ def reconstruct_ladder(codec, audio: np.ndarray) -> tuple[np.ndarray, dict[float
 
 
 @torch.no_grad()
-def evaluate(codec, clips: list[dict], feature_extractor, keep: set[str] = frozenset()) -> dict:
+def measure_codec(codec, clips: list[dict], feature_extractor, keep: set[str] = frozenset()) -> dict:
     """Per-category (and pooled) usage and reconstruction metrics of `codec` on `clips`, at every bandwidth.
 
     The top-level rows (`categories`) are at the lowest bandwidth; `ladder` has log-mel L1 and SI-SNR per configured
@@ -245,8 +245,8 @@ def run_report(codec_dir: str, dataset: str, split: str = "test", train_split: s
     train_clips = load_clips(dataset, train_split, max_seconds=4 * baseline_seconds)
     examples = pick_examples(clips)
     keep = set(examples.values())
-    trained = evaluate(codec, clips, fe, keep)
-    baseline = evaluate(random_kmeans_codec(codec.config, train_clips, baseline_seconds, seed), clips, fe, keep)
+    trained = measure_codec(codec, clips, fe, keep)
+    baseline = measure_codec(random_kmeans_codec(codec.config, train_clips, baseline_seconds, seed), clips, fe, keep)
     report = {
         "codec": str(codec_dir),
         "dataset": str(dataset),
@@ -493,7 +493,7 @@ __all__ = [
     "SYSTEM_NAMES",
     "bandwidths",
     "code_entropy_bits",
-    "evaluate",
+    "measure_codec",
     "input_rows",
     "ladder_is_monotone",
     "ladder_ratios",
