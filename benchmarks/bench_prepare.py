@@ -10,7 +10,9 @@ the last worker's end. The workload (10 min of audio for the small codec, 4 min 
 enough that the fixed costs of a preparation (one `save_to_disk` per shard, the merge, the waits) are a few percent,
 so the rows measure throughput. Each configuration runs `--repeats` times (rounds interleaved, so a burst of load
 from other jobs hits all of them alike) and the fastest run is reported. The anchor of each ratio is the per-clip
-loop in 1 process, measured in the same run. A second table says where each process's time went; a third times the
+loop in 1 process, measured in the same run. The ceiling row runs two independent 1-process preparations of the
+whole data at once (separate folders, a common start): what the 2 cores give two processes that share nothing, the
+most a 2-process preparation could reach. A second table says where each process's time went; a third times the
 codec's encoder alone on 8 clips at batch sizes 1-8 (why batching does not pay on this CPU).
 
     python benchmarks/bench_prepare.py --quick
