@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -118,10 +119,10 @@ def phase_row(phases: dict) -> dict:
 
 
 def run_config(processor_dir: str, data_dir: str, processes: int, batched: bool, shard_size: int,
-               independent: bool = False) -> dict:
+               independent: bool = False, parent: str | None = None) -> dict:
     """One configuration: `processes` workers of one preparation, or (`independent`) as many separate 1-process
     preparations of the whole data started together (what the machine gives two processes that share nothing)."""
-    out = tempfile.mkdtemp(prefix="bench-prepare-")
+    out = tempfile.mkdtemp(prefix="bench-prepare-", dir=parent)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "WORLD_SIZE": "1" if independent else str(processes)}
     cmd = [sys.executable, str(HERE / "bench_prepare.py"), "--worker", "--processor", processor_dir, "--data",
@@ -224,7 +225,8 @@ def main() -> None:
         runs = {label: [] for label, *_ in configs}
         for _ in range(repeats):
             for label, processes, batched, independent in configs:
-                runs[label].append(run_config(path, str(data_dir), processes, batched, shard_size, independent))
+                runs[label].append(run_config(path, str(data_dir), processes, batched, shard_size, independent,
+                                              parent=str(root)))
                 r = runs[label][-1]
                 print(f"{name} {label}: {r['copies'] * audio / r['seconds']:.1f} audio s/s", flush=True)
         results = {label: min(r, key=lambda x: x["seconds"] / x["copies"]) for label, r in runs.items()}
@@ -261,6 +263,7 @@ def main() -> None:
     print(text)
     if args.output:
         args.output.write_text(text)
+    shutil.rmtree(root, ignore_errors=True)  # the audio, processors and prepared folders of every run
 
 
 def encoder_batch_lines(processors: dict[str, str], clips: int = 8, seconds: float = 4.0) -> list[str]:
