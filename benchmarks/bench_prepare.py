@@ -10,7 +10,9 @@ the last worker's end. The workload (10 min of audio for the small codec, 4 min 
 enough that the fixed costs of a preparation (one `save_to_disk` per shard, the merge, the waits) are a few percent,
 so the rows measure throughput. Each configuration runs `--repeats` times (rounds interleaved, so a burst of load
 from other jobs hits all of them alike) and the fastest run is reported. The anchor of each ratio is the per-clip
-loop in 1 process, measured in the same run. A second table says where each process's time went; a third times the
+loop in 1 process, measured in the same run. The ceiling row runs two independent 1-process preparations of the
+whole data at once (separate folders, a common start): what the 2 cores give two processes that share nothing, the
+most a 2-process preparation could reach. A second table says where each process's time went; a third times the
 codec's encoder alone on 8 clips at batch sizes 1-8 (why batching does not pay on this CPU).
 
     python benchmarks/bench_prepare.py --quick
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,8 +46,9 @@ def worker(args) -> None:
     phases, batched_stats = time_phases(data)
     processor = WhisperGPTProcessor.from_pretrained(args.processor)
     raw = data.load_audio_dataset(args.data, split="train")
-    Path(args.out, f"ready-{rank}").touch()
-    while not all(Path(args.out, f"ready-{r}").exists() for r in range(world)):
+    barrier, party, parties = args.barrier or args.out, args.party if args.barrier else rank, args.parties or world
+    Path(barrier, f"ready-{party}").touch()
+    while not all(Path(barrier, f"ready-{r}").exists() for r in range(parties)):
         time.sleep(0.01)
     start = time.time()
     phases.clear()
@@ -114,22 +118,31 @@ def phase_row(phases: dict) -> dict:
     return row
 
 
-def run_config(processor_dir: str, data_dir: str, processes: int, batched: bool, shard_size: int) -> dict:
-    out = tempfile.mkdtemp(prefix="bench-prepare-")
+def run_config(processor_dir: str, data_dir: str, processes: int, batched: bool, shard_size: int,
+               independent: bool = False, parent: str | None = None) -> dict:
+    """One configuration: `processes` workers of one preparation, or (`independent`) as many separate 1-process
+    preparations of the whole data started together (what the machine gives two processes that share nothing)."""
+    out = tempfile.mkdtemp(prefix="bench-prepare-", dir=parent)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "WORLD_SIZE": str(processes)}
+           "WORLD_SIZE": "1" if independent else str(processes)}
     cmd = [sys.executable, str(HERE / "bench_prepare.py"), "--worker", "--processor", processor_dir, "--data",
-           data_dir, "--out", out, "--shard-size", str(shard_size)] + (["--batched"] if batched else [])
-    procs = [subprocess.Popen(cmd, env={**env, "RANK": str(r)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True) for r in range(processes)]
+           data_dir, "--shard-size", str(shard_size)] + (["--batched"] if batched else [])
+    outs = [os.path.join(out, f"run-{r}") if independent else out for r in range(processes)]
+    procs = []
+    for r in range(processes):
+        os.makedirs(outs[r], exist_ok=True)
+        extra = ["--barrier", out, "--party", str(r), "--parties", str(processes)] if independent else []
+        rank_env = {**env, "RANK": "0" if independent else str(r)}
+        procs.append(subprocess.Popen(cmd + ["--out", outs[r], *extra], env=rank_env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True))
     for p in procs:
         _, err = p.communicate()
         if p.returncode:
             raise RuntimeError(err[-3000:])
-    times = [json.loads(Path(out, f"time-{r}.json").read_text()) for r in range(processes)]
+    times = [json.loads(Path(outs[r], f"time-{0 if independent else r}.json").read_text()) for r in range(processes)]
     start = min(t["start"] for t in times)
     return {"seconds": max(t["end"] for t in times) - start, "frames": times[0]["frames"],
-            "examples": times[0]["examples"], "out": out, "ranks": [
+            "examples": times[0]["examples"], "out": outs[0], "copies": processes if independent else 1, "ranks": [
                 {"seconds": t["end"] - start, **phase_row(t["phases"]), "batched": t["batched"]} for t in times]}
 
 
@@ -175,7 +188,8 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--worker", action="store_true", help=argparse_hidden()),
         p.add_argument("--processor"), p.add_argument("--data"), p.add_argument("--out"),
-        p.add_argument("--batched", action="store_true"),
+        p.add_argument("--batched", action="store_true"), p.add_argument("--barrier"),
+        p.add_argument("--party", type=int, default=0), p.add_argument("--parties", type=int, default=None),
         p.add_argument("--seconds", type=float, default=None, help="audio for the small codec (default 600)"),
         p.add_argument("--encodec-seconds", type=float, default=None,
                        help="audio for the EnCodec-size codec (default 240)"),
@@ -197,28 +211,39 @@ def main() -> None:
              f"{DEFAULT_SHARD_SIZE}); batch size 8; fastest of {repeats} run(s), rounds interleaved; load average at "
              f"start: {load_average()}.", "",
              "| codec | audio | configuration | audio s / s | ratio vs per-clip, 1 process |", "|---|---|---|---|---|"]
-    configs = (("per-clip, 1 process", 1, False), ("batched, 1 process", 1, True), ("per-clip, 2 processes", 2, False))
+    configs = (("per-clip, 1 process", 1, False, False), ("batched, 1 process", 1, True, False),
+               ("per-clip, 2 processes", 2, False, False),
+               ("ceiling: 2 independent 1-process runs at once", 2, False, True))
     phase_lines = ["| codec | configuration | process | its audio s | wall s | " + " | ".join(PHASES)
                    + " | batched: clips re-encoded alone (near-tied code) |",
                    "|---" * (len(PHASES) + 6) + "|"]
+    notes = []
     for name, path in processors.items():
         data_dir = root / f"data-{list(amounts).index(name)}"
         audio = make_data(data_dir, amounts[name])
         clips = len(list((data_dir / "train").iterdir()))
-        runs = {label: [] for label, _, _ in configs}
+        runs = {label: [] for label, *_ in configs}
         for _ in range(repeats):
-            for label, processes, batched in configs:
-                runs[label].append(run_config(path, str(data_dir), processes, batched, shard_size))
-                print(f"{name} {label}: {audio / runs[label][-1]['seconds']:.1f} audio s/s", flush=True)
-        results = {label: min(r, key=lambda x: x["seconds"]) for label, r in runs.items()}
+            for label, processes, batched, independent in configs:
+                runs[label].append(run_config(path, str(data_dir), processes, batched, shard_size, independent,
+                                              parent=str(root)))
+                r = runs[label][-1]
+                print(f"{name} {label}: {r['copies'] * audio / r['seconds']:.1f} audio s/s", flush=True)
+        results = {label: min(r, key=lambda x: x["seconds"] / x["copies"]) for label, r in runs.items()}
         reference = load_prepared(Path(results["per-clip, 1 process"]["out"]) / "prepared")[0].to_list()
         base = audio / results["per-clip, 1 process"]["seconds"]
         for label, r in results.items():
             same = all(load_prepared(Path(x["out"]) / "prepared")[0].to_list() == reference for x in runs[label])
-            speed = audio / r["seconds"]
+            speed = r["copies"] * audio / r["seconds"]
             lines.append(f"| {name} | {audio:.0f} s ({clips} clips) | {label}{'' if same else ' (EXAMPLES DIFFER)'} | "
                          f"{speed:.1f} | {speed / base:.2f}x |")
             print(lines[-1], flush=True)
+            if label.startswith("ceiling"):
+                two = audio / results["per-clip, 2 processes"]["seconds"]
+                notes.append(f"{name}: one preparation in 2 processes runs at {two / speed:.0%} of the speed of 2 "
+                             "independent 1-process runs sharing the machine (the ceiling: what the 2 cores give 2 "
+                             "processes that share nothing).")
+                continue
             for rank, row in enumerate(r["ranks"]):
                 stats = row["batched"]
                 redo = (f"{stats['re_encoded']} / {stats['clips']} (padding "
@@ -226,7 +251,7 @@ def main() -> None:
                 phase_lines.append(f"| {name} | {label} | {rank} | {row['audio']:.1f} | {row['seconds']:.2f} | "
                                    + " | ".join(f"{row[p]:.2f}" for p in PHASES) + f" | {redo} |")
     lines += ["", f"Load average at the end: {load_average()}. Every run's prepared examples were compared with the "
-              "fastest per-clip 1-process run's (marked if they differ).", "",
+              "fastest per-clip 1-process run's (marked if they differ).", "", *notes, "",
               "Where each process's time went in the reported run (seconds; `encode` = codec + mel front end, "
               "`windows` = cutting windows and building the Arrow rows, `merge` = concatenating the shards, writing "
               "and loading the merged folder; the rest of the wall time is the shard bookkeeping between them). "
@@ -238,6 +263,7 @@ def main() -> None:
     print(text)
     if args.output:
         args.output.write_text(text)
+    shutil.rmtree(root, ignore_errors=True)  # the audio, processors and prepared folders of every run
 
 
 def encoder_batch_lines(processors: dict[str, str], clips: int = 8, seconds: float = 4.0) -> list[str]:
@@ -249,9 +275,9 @@ def encoder_batch_lines(processors: dict[str, str], clips: int = 8, seconds: flo
 
     torch.set_num_threads(1)
     sizes = (1, 2, 4, 8)
-    lines = [f"The codec's encoder alone ({clips} clips of {seconds:g} s, 1 thread; seconds for all {clips}, fastest of "
-             "2): on this CPU a batch costs more per clip than one clip at a time, so batching cannot pay here and "
-             "`--batched-encoding auto` encodes clip by clip on a CPU, in batches on a GPU.", "",
+    lines = [f"The codec's encoder alone ({clips} clips of {seconds:g} s, 1 thread; seconds for all {clips}, "
+             "fastest of 2): on this CPU a batch costs more per clip than one clip at a time, so batching cannot pay "
+             "here and `--batched-encoding auto` encodes clip by clip on a CPU, in batches on a GPU.", "",
              "| codec | " + " | ".join(f"batch {b}" for b in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
     for name, path in processors.items():
         codec = WhisperGPTProcessor.from_pretrained(path).audio_tokenizer

@@ -503,8 +503,13 @@ def prepare_dataset(
     if process_index == 0:
         # Another, independent preparation of the same key (e.g. a hybrid and a gpt-s run started together on one
         # dataset) shares the shards, and may merge them first and remove the work folder: then use its result.
-        _wait_for(lambda: os.path.isdir(target) or all(os.path.exists(os.path.join(work, e)) for e in expected),
-                  "the other processes' shards")
+        missing = list(expected)
+
+        def shards_done() -> bool:  # checks only the shards not yet seen: thousands of stats per poll on a big corpus
+            missing[:] = [e for e in missing if not os.path.exists(os.path.join(work, e))]
+            return os.path.isdir(target) or not missing
+
+        _wait_for(shards_done, "the other processes' shards")
         if os.path.isdir(target):
             _check_key(target, digest)
             shutil.rmtree(work, ignore_errors=True)  # shards this process wrote after the other one's merge
