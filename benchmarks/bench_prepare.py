@@ -39,13 +39,14 @@ def worker(args) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from whisper_gpt_hf import data
+    from whisper_gpt_hf.data import load_audio_dataset
+    from whisper_gpt_hf.data import preparation as data  # the module whose phases are timed
     from whisper_gpt_hf.modeling import WhisperGPTProcessor
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     phases, batched_stats = time_phases(data)
     processor = WhisperGPTProcessor.from_pretrained(args.processor)
-    raw = data.load_audio_dataset(args.data, split="train")
+    raw = load_audio_dataset(args.data, split="train")
     barrier, party, parties = args.barrier or args.out, args.party if args.barrier else rank, args.parties or world
     Path(barrier, f"ready-{party}").touch()
     while not all(Path(barrier, f"ready-{r}").exists() for r in range(parties)):
@@ -198,7 +199,8 @@ def main() -> None:
         return worker(args)
     import platform
 
-    from whisper_gpt_hf.data import DEFAULT_SHARD_SIZE, load_prepared
+    from whisper_gpt_hf.data import load_prepared
+    from whisper_gpt_hf.data.preparation import DEFAULT_SHARD_SIZE
 
     shard_size = args.shard_size or DEFAULT_SHARD_SIZE
     repeats = args.repeats or (1 if args.quick else 2)
