@@ -1,4 +1,4 @@
-"""Worker for tests/test_fsdp_cpu.py (run under torchrun): FSDP2 (`fully_shard`, one unit per `WhisperGPTBlock` as
+"""Worker for tests/training/test_fsdp_cpu.py (run under torchrun): FSDP2 (`fully_shard`, one unit per `WhisperGPTBlock` as
 in configs/accelerate/fsdp.yaml) of the tiny model on CPU processes over gloo, a few AdamW steps on per-rank data,
 then the full (gathered) state dict saved with `save_pretrained` by rank 0. Writes `gathered-RANK.safetensors`."""
 

@@ -44,7 +44,7 @@ FEATURE_DTYPES = ("float16", "float32")
 FEATURES_FROM = ("audio", "reconstruction")
 # float16 keeps 11 significant bits: rounding moves a value x by at most 2^-11 |x| (half an ulp) in float16's normal
 # range |x| >= 2^-14, and by at most 2^-25 below it. The features are (log10(mel power) + 4) / 4, in about [-1.5, 3],
-# so a stored slice is within 2^-11 * |x| <= 1.5e-3 of the float32 value (tests/test_prepare.py checks the bound).
+# so a stored slice is within 2^-11 * |x| <= 1.5e-3 of the float32 value (tests/data/test_prepare_processes.py checks the bound).
 FLOAT16_RELATIVE_ERROR = 2.0**-11
 FLOAT16_ABSOLUTE_ERROR = 2.0**-25
 DEFAULT_SHARD_SIZE = 256  # clips per shard: the unit a killed preparation loses and a rerun reuses
