@@ -70,11 +70,12 @@ def run_demo(args: argparse.Namespace) -> dict:
 
     start = time.time()
     # One thread by default: these models are small, and per-frame codec decodes during generation spend more time
-    # spin-waiting for a second thread than computing when anything else runs on the machine (7 ms vs 890 ms per
-    # step measured here).
+    # spin-waiting for a second thread than computing when anything else runs on the machine (benchmarks/README.md, "Noise and threads").
     torch.set_num_threads(args.threads or 1)
     os.makedirs(args.output_dir, exist_ok=True)
-    out = lambda name: os.path.join(args.output_dir, name)  # noqa: E731
+
+    def out(name: str) -> str:
+        return os.path.join(args.output_dir, name)
 
     print("Loading the embedded processor, corpus and checkpoints (offline) ...")
     processor = WhisperGPTProcessor.from_pretrained(str(require(PROCESSOR_DEFAULT, "The default processor")))
