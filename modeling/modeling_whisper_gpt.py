@@ -23,6 +23,7 @@ from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
 
 from .configuration_whisper_gpt import WhisperGPTConfig
 from .generation_whisper_gpt import WhisperGPTFineCodeSampler, _FullFrameStreamer, features_for_generation_step
@@ -384,6 +385,7 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
     def _should_check_values(self) -> bool:
         return not torch.compiler.is_compiling() and not getattr(self, "_values_checked", False)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -394,7 +396,6 @@ class WhisperGPTModel(WhisperGPTPreTrainedModel):
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         r"""
@@ -522,6 +523,7 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -533,7 +535,6 @@ class WhisperGPTForCausalLM(WhisperGPTPreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         logits_to_keep: int = 0,
         fine_input_ids: torch.LongTensor | None = None,
         **kwargs,

@@ -34,6 +34,21 @@ def test_forward_shapes_and_loss_is_shifted_nll(use_spectrogram):
     torch.testing.assert_close(out.loss, manual)
 
 
+@pytest.mark.parametrize("use_spectrogram", [True, False])
+def test_return_dict_false_gives_the_output_as_a_tuple(use_spectrogram):
+    """`return_dict=False` (transformers' convention) returns `output.to_tuple()`: loss first when labels are given."""
+    model = tiny_model(use_spectrogram).eval()
+    inputs = random_inputs()
+    full = model(**inputs, labels=inputs["input_ids"])
+    as_tuple = model(**inputs, labels=inputs["input_ids"], return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == len(full.to_tuple())
+    torch.testing.assert_close(as_tuple[0], full.loss)
+    torch.testing.assert_close(as_tuple[1], full.logits)  # (loss, logits, past_key_values, coarse_loss)
+    base = model.model(**inputs, return_dict=False)
+    assert isinstance(base, tuple)
+    torch.testing.assert_close(base[0], model.model(**inputs).last_hidden_state)
+
+
 def test_no_future_leak_in_logits():
     # Real audio through the real front end and codec, then the hybrid model: changing audio at >= (t+1)*hop
     # must leave features, codes and logits at positions <= t unchanged.
