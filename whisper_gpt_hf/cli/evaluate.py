@@ -46,11 +46,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
     else:
         prepared, report = prepare_for_scoring(
             processor, args.dataset, args.split, window_frames=window, min_frames=args.min_frames,
-            max_windows=args.max_windows, dataset_config=args.dataset_config, audio_column=args.audio_column,
+            dataset_config=args.dataset_config, audio_column=args.audio_column,
             category_column=args.category_column, features_from=args.features_from, progress=not args.json,
             num_codebooks=max(getattr(m.config, "num_codebooks", 1) for _, m in models),
         )
-    if args.prepared and args.max_windows is not None:
+    if args.max_windows is not None:
         prepared = prepared.select(range(min(args.max_windows, len(prepared))))
     print(report.summary(), file=sys.stderr)
 

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from whisper_gpt_hf import data
+
 ALL = "all"  # the key of the overall numbers in `EvalResult.per_category`-style tables
 
 
@@ -186,9 +188,7 @@ def evaluate_model(
         progress: show a tqdm bar.
     """
     if collator is None:
-        from whisper_gpt_hf.data import WhisperGPTDataCollator
-
-        collator = WhisperGPTDataCollator()
+        collator = data.WhisperGPTDataCollator()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -261,8 +261,6 @@ def prepare_for_scoring(processor, dataset: str, split: str = "test", window_fra
     """`(prepared windows, PreparationReport)` of `dataset[split]` for scoring: the one preparation behind
     `whisper-gpt evaluate` and the model card's numbers. `window_frames` should already be capped by the models'
     context; `max_windows` keeps the first N windows; `load_kwargs` go to `datasets.load_dataset`."""
-    from whisper_gpt_hf import data
-
     if max_windows is not None and max_windows < 1:
         raise ValueError(f"max_windows must be >= 1, got {max_windows}; pass None to score every window.")
     raw = data.load_audio_dataset(dataset, split=split, audio_column=audio_column, config_name=dataset_config,
