@@ -121,7 +121,7 @@ class _ConvTranspose:
 class _LSTM:
     def __init__(self, module):
         self.lstm = module.lstm
-        hidden = self.lstm.hidden_size
+        self.hidden = hidden = self.lstm.hidden_size  # read here: the step path must not touch the nn.LSTM (compile)
         # One matmul per cell step: [W_ih | W_hh] on [x_t, h], gate rows reordered from PyTorch's (i, f, g, o) to
         # (i, f, o, g), so that one sigmoid covers the three gates and one tanh the candidate.
         order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden), torch.arange(2 * hidden, 3 * hidden)])
@@ -142,7 +142,7 @@ class _LSTM:
             return (out + seq).transpose(0, 1), new_state
         # A few steps: the cell equations by hand (the fused CPU LSTM kernel costs ~2 ms per call at any length).
         h_all, c_all = state
-        hidden = self.lstm.hidden_size
+        hidden = self.hidden
         hs, cs, layer_in = [], [], seq
         for i, (weight, bias) in enumerate(self.cells):
             h, c, outs = h_all[i], c_all[i], []

@@ -32,13 +32,15 @@ OLD_DEFAULTS = {
     "cpu": False, "card_note": None, "log_file": None, "log_every": 10, "no_progress": False,
 }
 
+NEW_DEFAULTS = {"save_dtype": "float32"}  # flags added since, whose defaults keep the old behaviour
+
 
 def test_every_old_flag_and_default_is_kept():
     options = {o for action in A.argument_parser()._actions for o in action.option_strings}
     assert set(OLD_FLAGS) <= options
     assert {"--" + f[2:].replace("-", "_") for f in OLD_FLAGS} <= options  # HfArgumentParser adds these too
     args = dataclasses.asdict(A.parse_arguments(["--output-dir", "out"]))
-    assert args == {"output_dir": "out", **OLD_DEFAULTS}
+    assert args == {"output_dir": "out", **OLD_DEFAULTS, **NEW_DEFAULTS}
     with pytest.raises(SystemExit):
         A.parse_arguments([])  # --output-dir is required, as it was
 

@@ -85,6 +85,10 @@ class CodecTrainingArguments:
         metadata={"help": "torch CPU threads (1 on a busy 2-core machine: 2 threads ran ~6x slower per step, "
                           "measured)"})
     mixed_precision: Literal["no", "fp16", "bf16"] = field(default="no")
+    save_dtype: Literal["float32", "float16"] = field(
+        default="float32",
+        metadata={"help": "precision of the saved weights file (float16 halves it; the config stays float32, so "
+                          "the codec loads and runs in float32 from the rounded weights)"})
     cpu: bool = field(default=False, metadata={"help": "train on the CPU even if an accelerator is present"})
     card_note: str | None = field(default=None,
                                   metadata={"help": "a paragraph about the training data for the model card"})
@@ -99,7 +103,7 @@ COMMAND_FLAGS = ("dataset", "output_dir", "processor_output_dir", "checkpoint_di
                  "hidden_size", "codebook_size", "kmeans_seconds", "kmeans_iters", "ema_decay", "dead_code_fraction",
                  "mel_weight", "stft_weight", "wave_weight", "corr_weight", "commit_weight", "grad_clip",
                  "max_train_seconds", "num_threads", "target_bandwidths", "init_from", "coarse_dims",
-                 "continuous_fraction")
+                 "continuous_fraction", "save_dtype")
 
 
 def argument_parser(**kwargs):
@@ -127,6 +131,8 @@ def command_line(args: CodecTrainingArguments) -> str:
         value = getattr(args, name, None)
         if isinstance(value, (list, tuple)):
             value = " ".join(str(v) for v in value)
+        if name == "save_dtype" and value == "float32":
+            continue  # the default, left out so commands from before the flag existed read back unchanged
         if value is not None:
             parts.append(f"--{name.replace('_', '-')} {value}")
     if args.refit_codebooks:
