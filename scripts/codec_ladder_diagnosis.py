@@ -1,6 +1,9 @@
 """Why the committed codec's bandwidth ladder is shallow (issue 10, item 1): for each clip, the log-mel L1 of the
 codec's decode at each target bandwidth, next to the decoder fed the *unquantized* encoder output (the decoder's own
 ceiling: no bitrate can do better than it), and the share of the encoder output's variance left after 1..K codebooks.
+The last column needs no codec: the real audio with its exact STFT magnitudes (n_fft 1024, hop 256) and random phases
+(inverse STFT, seed 0), scored the same way: what "the right spectrum, the wrong waveform" costs on this metric. A codec
+at or near that row reproduces magnitudes but not phase, and only a phase-accurate (high SI-SNR) decode can go below it.
 
     python scripts/codec_ladder_diagnosis.py [--processor DIR] [--dataset DIR] [--split test] [--clips 8] [--seconds 4]
 
@@ -43,6 +46,15 @@ def main() -> None:
         t = min(len(m), len(reference))
         return float(np.abs(m[:t] - reference[:t]).mean())
 
+    generator = torch.Generator().manual_seed(0)
+
+    def random_phase(audio: np.ndarray, generator: torch.Generator, n_fft: int = 1024) -> np.ndarray:
+        x, window = torch.from_numpy(audio), torch.hann_window(n_fft)
+        spec = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True)
+        phase = torch.rand(spec.shape, generator=generator) * 2 * torch.pi
+        return torch.istft(spec.abs() * torch.polar(torch.ones_like(phase), phase), n_fft, n_fft // 4, window=window,
+                           length=x.shape[0]).numpy()
+
     rows: dict[tuple[str, str], list] = {}
     with torch.no_grad():
         for example in picked:
@@ -58,19 +70,20 @@ def main() -> None:
                 rows.setdefault((category, f"{bw:g} kbps"), []).append(l1(decoded.numpy(), reference))
             decoded = codec.decoder(z)[0, 0, : audio.shape[0]]
             rows.setdefault((category, "unquantized"), []).append(l1(decoded.numpy(), reference))
+            rows.setdefault((category, "random phase"), []).append(l1(random_phase(audio, generator), reference))
 
     categories = sorted({c for c, _ in rows})
     bandwidths = [f"{bw:g} kbps" for bw in codec.config.target_bandwidths]
     print("| category | " + " | ".join(bandwidths) + " | decoder, unquantized latent | top / lowest | "
-          "ceiling / lowest | variance left after 1..K codebooks |")
-    print("|---|" + "---|" * (len(bandwidths) + 4))
+          "ceiling / lowest | variance left after 1..K codebooks | real audio, random phase |")
+    print("|---|" + "---|" * (len(bandwidths) + 5))
     for c in categories:
         means = [float(np.mean(rows[(c, b)])) for b in bandwidths]
         ceiling = float(np.mean(rows[(c, "unquantized")]))
         shares = np.mean(np.array(rows[(c, "residual")]), 0)
         print(f"| {c} ({len(rows[(c, 'unquantized')])} clips) | " + " | ".join(f"{m:.4f}" for m in means)
               + f" | {ceiling:.4f} | {means[-1] / means[0]:.3f}x | {ceiling / means[0]:.3f}x | "
-              + " / ".join(f"{s:.3f}" for s in shares) + " |")
+              + " / ".join(f"{s:.3f}" for s in shares) + f" | {float(np.mean(rows[(c, 'random phase')])):.4f} |")
 
 
 if __name__ == "__main__":
