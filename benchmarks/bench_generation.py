@@ -240,23 +240,29 @@ def main() -> None:
     }
 
     anchor_name = "gpt-s (token-only)"
+    compiled_anchor = "gpt-s (token-only), compiled"
     rows = []
     for name, (params, times, _, cpu) in results.items():
         m, c = median(times), median(cpu)
         fps = new_frames / m
+        # like for like: a compiled row against compiled gpt-s, an eager row against eager gpt-s
+        same = compiled_anchor if name.endswith(", compiled") and compiled_anchor in results else anchor_name
         rows.append([
             name, f"{params / 1e6:.3f}M", f"{m:.3f}", spread(times), f"{m / new_frames * 1e3:.2f}", f"{fps:,.1f}",
             f"{fps / frame_rate:.2f}x", f"{median(results[anchor_name][1]) / m:.2f}x",
             f"{c:.3f}", f"{new_frames / c / frame_rate:.2f}x", f"{median(results[anchor_name][3]) / c:.2f}x",
+            f"{median(results[same][1]) / m:.2f}x / {median(results[same][3]) / c:.2f}x",
         ])
     report.add(
         f"Anchor: **real time = {frame_rate:g} frames/s** (EnCodec 24 kHz, hop 320). RTF = generated frames/s / "
         f"{frame_rate:g} (above 1x = faster than real time). \"speed vs gpt-s\" compares with gpt-s in this run, "
-        "by wall time and by the generating thread's CPU time (the steadier one on a loaded machine).",
+        "by wall time and by the generating thread's CPU time (the steadier one on a loaded machine), always against "
+        "eager gpt-s; \"vs gpt-s, same mode\" compares like for like (a compiled row with compiled gpt-s).",
         "",
         *markdown_table(
             ["model", "parameters", "median s", "min-max s", "ms / frame", "frames/s", "RTF (vs 75 frames/s)",
-             "speed vs gpt-s", "median CPU s", "RTF (CPU time)", "speed vs gpt-s (CPU time)"],
+             "speed vs gpt-s", "median CPU s", "RTF (CPU time)", "speed vs gpt-s (CPU time)",
+             "vs gpt-s, same mode (wall / CPU)"],
             rows,
         ),
         "",
