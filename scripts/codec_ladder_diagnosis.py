@@ -22,6 +22,15 @@ from whisper_gpt_hf.data import load_audio_dataset
 from whisper_gpt_hf.modeling import WhisperGPTProcessor
 
 
+def random_phase(audio: np.ndarray, generator: torch.Generator | None, n_fft: int = 1024) -> np.ndarray:
+    """`audio` rebuilt from its STFT magnitudes (Hann, hop n_fft / 4) with phases drawn uniformly from `generator`
+    (None: the audio's own phases, which gives the audio back)."""
+    x, window = torch.from_numpy(audio), torch.hann_window(n_fft)
+    spec = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True)
+    phase = spec.angle() if generator is None else torch.rand(spec.shape, generator=generator) * 2 * torch.pi
+    return torch.istft(torch.polar(spec.abs(), phase), n_fft, n_fft // 4, window=window, length=x.shape[0]).numpy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processor", default=str(PROCESSOR_DEFAULT))
@@ -47,14 +56,6 @@ def main() -> None:
         return float(np.abs(m[:t] - reference[:t]).mean())
 
     generator = torch.Generator().manual_seed(0)
-
-    def random_phase(audio: np.ndarray, generator: torch.Generator, n_fft: int = 1024) -> np.ndarray:
-        x, window = torch.from_numpy(audio), torch.hann_window(n_fft)
-        spec = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True)
-        phase = torch.rand(spec.shape, generator=generator) * 2 * torch.pi
-        return torch.istft(spec.abs() * torch.polar(torch.ones_like(phase), phase), n_fft, n_fft // 4, window=window,
-                           length=x.shape[0]).numpy()
-
     rows: dict[tuple[str, str], list] = {}
     with torch.no_grad():
         for example in picked:
